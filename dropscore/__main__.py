@@ -1,0 +1,3 @@
+from dropscore.cli import main
+
+main()

@@ -1,0 +1,254 @@
+"""The `dropscore` command: thin wrappers that parse arguments and call the library."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from dropscore import __version__
+from dropscore.config import PROJECT_DIR, Settings
+from dropscore.warehouse import WarehouseError
+from ingest.errors import InputError
+from ingest.formats import FORMATS
+
+
+def user_errors(command):
+    """Turn a user's mistake into one line and exit code 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (InputError, WarehouseError) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+def home_option(command):
+    @click.option(
+        "--home",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="DROPSCORE_HOME",
+        default="data",
+        show_default=True,
+        help="Folder holding the warehouse, reports and logs (env DROPSCORE_HOME).",
+    )
+    @functools.wraps(command)
+    def wrapper(*args, home: Path, **kwargs):
+        return command(*args, settings=Settings.from_env(home), **kwargs)
+
+    return wrapper
+
+
+def var_option(command):
+    return click.option(
+        "--var",
+        "dbt_vars",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Override a dbt var for this build (thresholds, windows); repeatable.",
+    )(command)
+
+
+def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
+    parsed: dict[str, object] = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--var")
+        try:
+            parsed[name] = int(value)
+        except ValueError:
+            try:
+                parsed[name] = float(value)
+            except ValueError:
+                parsed[name] = value
+    return parsed
+
+
+def echo_progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dropscore")
+def cli() -> None:
+    """Which AliExpress suppliers to stop using, and what each one costs you.
+
+    \b
+    Example:
+        dropscore demo
+        dropscore run ~/exports/*.csv
+        dropscore dashboard
+    """
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--orders", default=20_000, show_default=True, help="Supplier orders to make.")
+@click.option("--weeks", default=52, show_default=True, help="Weeks of orders, ending --end-date.")
+@click.option("--seed", default=42, show_default=True, help="Same seed, same files.")
+@click.option(
+    "--end-date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default="2026-11-22",
+    show_default=True,
+    help="The day the exports are taken.",
+)
+def generate(out: Path, orders: int, weeks: int, seed: int, end_date) -> None:
+    """Write realistic sample exports (orders, disputes) and the suppliers' true quality.
+
+    \b
+    Example:
+        dropscore generate --out samples --orders 5000 --seed 7
+    """
+    from ingest.generate import generate as generate_exports
+
+    with click.progressbar(length=orders, label="generating", file=sys.stderr) as bar:
+        exports = generate_exports(
+            out,
+            orders=orders,
+            weeks=weeks,
+            seed=seed,
+            end_date=end_date.date(),
+            progress=lambda done, total: bar.update(done - bar.pos),
+        )
+    click.echo(f"{exports.lines:,} order lines -> {exports.orders}")
+    click.echo(f"disputes -> {exports.disputes}")
+    click.echo(f"true supplier quality -> {exports.truth}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--format", "format_name", type=click.Choice(sorted(FORMATS)), help="Skip format detection."
+)
+@click.option("--list-formats", is_flag=True, help="List the formats dropscore reads and exit.")
+@home_option
+@user_errors
+def ingest(paths: tuple[Path, ...], format_name, list_formats: bool, settings: Settings) -> None:
+    """Load export files into the build warehouse (each file whole or not at all).
+
+    \b
+    Example:
+        dropscore ingest exports/orders.csv exports/disputes.csv
+    """
+    if list_formats:
+        for fmt in FORMATS.values():
+            click.echo(f"{fmt.name:<22} {fmt.summary}")
+        return
+    if not paths:
+        raise click.UsageError("name at least one file to load")
+    from dropscore.pipeline import ingest as ingest_files
+
+    results = ingest_files(settings, paths, format_name, echo_progress)
+    loaded = sum(result.rows for result in results)
+    click.echo(f"{loaded:,} rows loaded from {len(results)} file(s) into {settings.build_path}")
+
+
+@cli.command()
+@var_option
+@home_option
+@user_errors
+def build(dbt_vars: tuple[str, ...], settings: Settings) -> None:
+    """Build the marts with dbt and publish the warehouse.
+
+    \b
+    Example:
+        dropscore build --var maturity_days=45
+    """
+    from dropscore.pipeline import build as build_warehouse
+
+    result = build_warehouse(settings, parse_vars(dbt_vars), echo_progress)
+    click.echo(f"published {result.warehouse} ({result.elapsed_seconds:.1f} s)")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--format", "format_name", type=click.Choice(sorted(FORMATS)), help="Skip format detection."
+)
+@var_option
+@home_option
+@user_errors
+def run(paths: tuple[Path, ...], format_name, dbt_vars: tuple[str, ...], settings: Settings):
+    """Ingest files, build the marts and publish: the weekly job.
+
+    \b
+    Example:
+        dropscore run exports/*.csv
+    """
+    from dropscore.pipeline import run as run_pipeline
+
+    result = run_pipeline(settings, paths, format_name, parse_vars(dbt_vars), echo_progress)
+    click.echo(f"published {result.warehouse} ({result.elapsed_seconds:.1f} s)")
+
+
+def serve(settings: Settings, port: int, address: str) -> None:
+    app = PROJECT_DIR / "dashboards" / "app.py"
+    environment = {**os.environ, "DROPSCORE_HOME": str(settings.home)}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(port),
+        "--server.address", address,
+        "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    click.echo(f"dashboard: http://{address}:{port}  (Ctrl+C to stop)")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
+        subprocess.run(command, env=environment, check=False)
+
+
+@cli.command()
+@click.option("--port", default=8501, show_default=True)
+@click.option(
+    "--address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface to listen on; 0.0.0.0 exposes your data to the network.",
+)
+@home_option
+def dashboard(port: int, address: str, settings: Settings) -> None:
+    """Serve the dashboard over the published warehouse.
+
+    \b
+    Example:
+        dropscore dashboard --port 8502
+    """
+    serve(settings, port, address)
+
+
+@cli.command()
+@click.option("--orders", default=20_000, show_default=True, help="Supplier orders to generate.")
+@click.option("--seed", default=42, show_default=True)
+@click.option("--serve/--no-serve", "serve_dashboard", default=True, help="Serve the dashboard.")
+@click.option("--port", default=8501, show_default=True)
+@home_option
+@user_errors
+def demo(orders: int, seed: int, serve_dashboard: bool, port: int, settings: Settings) -> None:
+    """Generate sample exports, run the weekly job on them and open the dashboard.
+
+    \b
+    Example:
+        dropscore demo --orders 5000 --no-serve
+    """
+    from dropscore.pipeline import run as run_pipeline
+    from ingest.generate import generate as generate_exports
+
+    exports = generate_exports(settings.home / "demo-exports", orders=orders, seed=seed)
+    click.echo(f"sample exports: {exports.orders.parent} ({exports.lines:,} order lines)")
+    result = run_pipeline(settings, [exports.orders, exports.disputes], progress=echo_progress)
+    click.echo(f"warehouse: {result.warehouse}")
+    if serve_dashboard:
+        serve(settings, port, "127.0.0.1")
+
+
+def main() -> None:
+    cli(prog_name="dropscore")

@@ -1,0 +1,82 @@
+"""The build file, the run lock and the atomic publish of a finished warehouse.
+
+A DuckDB file has one writer or many readers, never both. So runs write to ``build.duckdb``
+and, once dbt has built every model, the file is copied and renamed over ``warehouse.duckdb``:
+readers always open a complete warehouse and never block a run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
+
+
+class WarehouseError(Exception):
+    """A warehouse problem the user can act on, in one line."""
+
+
+def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
+    settings.home.mkdir(parents=True, exist_ok=True)
+    config = settings.duckdb_config()
+    # Only applies when the file is created; DuckDB keeps the format on every later open.
+    config["storage_compatibility_version"] = STORAGE_COMPATIBILITY_VERSION
+    try:
+        return duckdb.connect(str(settings.build_path), config=config)
+    except duckdb.IOException as error:
+        raise WarehouseError(f"cannot open {settings.build_path}: {error}") from None
+
+
+@contextmanager
+def run_lock(settings: Settings) -> Iterator[None]:
+    """Allow one run per home at a time; a second run is refused instead of corrupting the first."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    with open(settings.lock_path, "a+") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WarehouseError(
+                f"another dropscore run is using {settings.home}; try again when it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def publish(settings: Settings) -> Path:
+    """Replace the published warehouse with the build file in one atomic rename."""
+    if not settings.build_path.exists():
+        raise WarehouseError(f"nothing to publish: {settings.build_path} does not exist")
+    staging = settings.home / f".warehouse.{os.getpid()}.tmp"
+    try:
+        shutil.copyfile(settings.build_path, staging)
+        with open(staging, "rb+") as copied:
+            os.fsync(copied.fileno())
+        os.replace(staging, settings.warehouse_path)
+        directory = os.open(settings.home, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as error:
+        raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
+    finally:
+        staging.unlink(missing_ok=True)
+    return settings.warehouse_path
+
+
+def warehouse_version(path: Path) -> str | None:
+    """A key that changes whenever a new warehouse is published (None when there is none)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}"

@@ -1,0 +1,1 @@
+"""Export files -> the raw schema of the build warehouse."""

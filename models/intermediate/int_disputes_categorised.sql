@@ -1,0 +1,67 @@
+with
+
+disputes as (
+
+    select * from {{ ref('stg_dropscore__disputes') }}
+
+),
+
+reasons as (
+
+    select
+        trim(regexp_replace(lower(reason), '[^a-z0-9]+', ' ', 'g')) as reason_key,
+        any_value(category) as category,
+    from {{ ref('dispute_reasons') }}
+    group by 1
+
+),
+
+categories as (
+
+    select * from {{ ref('dispute_categories') }}
+
+),
+
+categorised as (
+
+    select
+        disputes.*,
+        coalesce(reasons.category, 'other') as category,
+        coalesce(categories.category_group, 'other') as category_group,
+    from disputes
+    left join reasons on disputes.reason_key = reasons.reason_key
+    left join categories on coalesce(reasons.category, 'other') = categories.category
+
+),
+
+return_shipments as (
+
+    -- The first free-label return of the same goods costs nothing; every later return of the
+    -- same goods, and every return at the dropshipper's own expense, is paid by them.
+    select
+        *,
+        case
+            when return_method = 'own_expense' then coalesce(return_shipping_cost, 0)
+            when return_method = 'free_label' and row_number() over (
+                partition by supplier_order_id, coalesce(line_id, product_id), return_method
+                order by opened_at, dispute_id
+            ) > 1 then coalesce(return_shipping_cost, 0)
+            else 0
+        end as return_cost,
+    from categorised
+
+),
+
+final as (
+
+    select
+        *,
+        category_group = 'defect' as is_defect,
+        category_group = 'delivery_failure' as is_delivery_failure,
+        resolution <> 'withdrawn' as is_counted,
+        coalesce(refund_amount, 0) as recovered_amount,
+    from return_shipments
+
+)
+
+select * from final

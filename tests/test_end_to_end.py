@@ -1,0 +1,84 @@
+"""The weekly job from generated exports to a dashboard page, with a reader open throughout."""
+
+from __future__ import annotations
+
+import subprocess
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dropscore.config import PROJECT_DIR
+from dropscore.pipeline import BuildFailed, build, run
+
+
+def published(settings, sql: str):
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_supplier_gets_a_scorecard_row_with_a_verdict(built_settings, sample_exports):
+    suppliers = {line.split(",")[0] for line in sample_exports.truth.read_text().splitlines()[1:]}
+    rows = published(
+        built_settings, "select supplier_id, verdict from marts.fct_supplier_scorecard"
+    )
+    assert {supplier for supplier, _ in rows} == suppliers
+    assert {verdict for _, verdict in rows} <= {"avoid", "watch", "good", "insufficient_data"}
+    assert {verdict for _, verdict in rows} >= {"avoid", "good"}
+
+
+def test_the_published_warehouse_opens_in_the_duckdb_1_5_cli(built_settings):
+    result = subprocess.run(
+        ["duckdb", "-readonly", "-csv", str(built_settings.warehouse_path), "-c",
+         "select count(*) > 0 from marts.fct_supplier_scorecard"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert result.stdout.splitlines() == ['"(count_star() > 0)"', "true"]
+
+
+def test_the_dashboard_lists_suppliers_with_verdicts(built_settings, monkeypatch):
+    monkeypatch.setenv("DROPSCORE_HOME", str(built_settings.home))
+    app = AppTest.from_file(str(PROJECT_DIR / "dashboards" / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Suppliers to avoid"
+    table = app.dataframe[0].value
+    assert (
+        len(table)
+        == published(built_settings, "select count(*) from marts.fct_supplier_scorecard")[0][0]
+    )
+    assert table["verdict"].iloc[0] == "avoid"
+
+
+def test_the_dashboard_explains_how_to_load_data_when_nothing_is_published(settings, monkeypatch):
+    monkeypatch.setenv("DROPSCORE_HOME", str(settings.home))
+    app = AppTest.from_file(str(PROJECT_DIR / "dashboards" / "app.py"), default_timeout=60)
+    app.run()
+    assert not app.exception
+    assert "dropscore run" in app.info[0].value
+
+
+def test_a_run_succeeds_while_a_reader_holds_the_published_warehouse(settings, sample_exports):
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    reader = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        before = reader.execute("select count(*) from marts.fct_order_lines").fetchall()
+        build(settings, {"maturity_days": 30})
+        # the open reader keeps its snapshot; a new reader sees the new build
+        assert reader.execute("select count(*) from marts.fct_order_lines").fetchall() == before
+    finally:
+        reader.close()
+    assert published(settings, "select dbt_vars from meta.builds order by finished_at")[-1] == (
+        '{"maturity_days": 30}',
+    )
+
+
+def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sample_exports):
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    before = settings.warehouse_path.read_bytes()
+    with pytest.raises(BuildFailed, match="dbt build failed"):
+        build(settings, {"confidence": "not a number"})
+    assert settings.warehouse_path.read_bytes() == before

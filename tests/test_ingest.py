@@ -1,0 +1,156 @@
+"""Loading dropscore's own formats: idempotent, newest export wins, bad files refused whole."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from dropscore.cli import cli
+from dropscore.pipeline import ingest
+from ingest.errors import InputError
+from tests.conftest import write
+
+ORDERS_HEADER = (
+    "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
+    "unit_price,currency,status,shipped_at,delivered_at,exported_at"
+)
+ORDERS = f"""{ORDERS_HEADER}
+100,1,2026-01-01T10:00:00Z,s1,Store One,p1,1,10.00,USD,shipped,2026-01-03T10:00:00Z,,2026-02-01T00:00:00Z
+100,2,2026-01-01T10:00:00Z,s1,Store One,p2,2,5.00,USD,placed,,,2026-02-01T00:00:00Z
+"""
+NEWER_ORDERS = f"""{ORDERS_HEADER}
+100,1,2026-01-01T10:00:00Z,s1,Store One,p1,1,10.00,USD,delivered,2026-01-03T10:00:00Z,2026-01-20T10:00:00Z,2026-03-01T00:00:00Z
+"""
+
+
+def raw_rows(settings, sql: str):
+    con = duckdb.connect(str(settings.build_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_loading_the_same_file_twice_changes_nothing(settings, tmp_path):
+    orders = write(tmp_path / "orders.csv", ORDERS)
+    first = ingest(settings, [orders])
+    second = ingest(settings, [orders])
+    assert [(r.outcome, r.rows) for r in first] == [("loaded", 2)]
+    assert [(r.outcome, r.rows) for r in second] == [("unchanged", 0)]
+    assert raw_rows(settings, "select count(*) from raw.dropscore_order_lines") == [(2,)]
+
+
+@pytest.mark.parametrize("order", [("old", "new"), ("new", "old")])
+def test_the_newest_export_of_a_line_wins_whatever_the_load_order(settings, tmp_path, order):
+    files = {
+        "old": write(tmp_path / "old.csv", ORDERS),
+        "new": write(tmp_path / "new.csv", NEWER_ORDERS),
+    }
+    ingest(settings, [files[name] for name in order])
+    newest = raw_rows(
+        settings,
+        """
+        select line_id, status from raw.dropscore_order_lines
+        qualify row_number() over (
+            partition by supplier_order_id, line_id order by exported_at desc, load_id desc
+        ) = 1
+        order by line_id
+        """,
+    )
+    assert newest == [("1", "delivered"), ("2", "placed")]
+
+
+def test_every_row_knows_its_file_and_line(settings, tmp_path):
+    orders = write(tmp_path / "orders.csv", ORDERS)
+    ingest(settings, [orders])
+    assert raw_rows(
+        settings,
+        """
+        select loads.file_name, lines.line_id, lines.source_line, loads.format, loads.outcome
+        from raw.dropscore_order_lines as lines join raw.loads using (load_id)
+        order by lines.source_line
+        """,
+    ) == [
+        ("orders.csv", "1", 2, "dropscore-orders", "loaded"),
+        ("orders.csv", "2", 3, "dropscore-orders", "loaded"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            ORDERS.replace("2026-01-03T10:00:00Z", "yesterday"),
+            "orders.csv, line 2, column 'shipped_at': expected an ISO 8601 timestamp "
+            "such as 2026-01-31T09:30:00Z, got 'yesterday'",
+        ),
+        (
+            ORDERS.replace(",2,5.00,", ",0,5.00,"),
+            "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, got '0'",
+        ),
+        (
+            ORDERS.replace("10.00,USD", "ten,USD"),
+            "orders.csv, line 2, column 'unit_price': expected an amount such as 12.50, got 'ten'",
+        ),
+        (
+            ORDERS.replace("5.00,USD", "5.00,dollars"),
+            "orders.csv, line 3, column 'currency': expected a 3-letter ISO 4217 code "
+            "such as USD, got 'dollars'",
+        ),
+        (
+            ORDERS.replace(",placed,", ",lost,"),
+            "orders.csv, line 3, column 'status': expected one of placed, shipped, delivered, "
+            "cancelled, got 'lost'",
+        ),
+        (
+            ORDERS.replace(",Store One,p2,", ",,p2,"),
+            "orders.csv, line 3, column 'supplier_name': expected a value (the column is "
+            "required), got an empty cell",
+        ),
+        (
+            ORDERS + "101,1,2026-01-01T10:00:00Z,s1\n",
+            "orders.csv, line 4: expected 13 columns, found 4",
+        ),
+        (
+            ORDERS + '101,1,2026-01-01T10:00:00Z,s1,"Store',
+            "orders.csv, line 4: a quoted value is never closed (is the file cut short?)",
+        ),
+        (
+            ORDERS.replace("supplier_name,", "seller,"),
+            "orders.csv, line 1: unrecognised format: expected one of dropscore-orders "
+            "(columns currency, line_id, ordered_at, product_id, quantity, status, supplier_id, "
+            "supplier_name, supplier_order_id, unit_price); dropscore-disputes (columns "
+            "dispute_id, opened_at, reason, status, supplier_order_id)",
+        ),
+        ("", "orders.csv: the file is empty"),
+    ],
+)
+def test_a_bad_file_is_refused_whole_with_file_line_and_column(settings, tmp_path, text, message):
+    good = write(tmp_path / "good.csv", NEWER_ORDERS)
+    ingest(settings, [good])
+    bad = write(tmp_path / "orders.csv", text)
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [bad])
+    assert str(refused.value) == f"{tmp_path}/{message}"
+    assert raw_rows(settings, "select count(*) from raw.dropscore_order_lines") == [(1,)]
+    assert raw_rows(settings, "select outcome from raw.loads order by load_id") == [
+        ("loaded",),
+        ("failed",),
+    ]
+
+
+def test_binary_garbage_is_refused(settings, tmp_path):
+    garbage = tmp_path / "orders.csv"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(InputError, match="not a text file"):
+        ingest(settings, [garbage])
+
+
+def test_the_cli_prints_one_line_and_exits_1_on_a_bad_file(tmp_path):
+    bad = write(tmp_path / "orders.csv", ORDERS.replace("10.00,USD", "ten,USD"))
+    result = CliRunner().invoke(cli, ["ingest", str(bad), "--home", str(tmp_path / "home")])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {bad}, line 2, column 'unit_price': expected an amount such as 12.50, got 'ten'\n"
+    )
