@@ -4,13 +4,13 @@ with
 
 order_lines as (
 
-    select * from {{ ref('stg_dropscore__order_lines') }}
+    select * from {{ ref('int_order_lines_unioned') }}
 
 ),
 
 disputes as (
 
-    select * from {{ ref('stg_dropscore__disputes') }}
+    select * from {{ ref('int_disputes_unioned') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 disputes as (
 
-    select * from {{ ref('stg_dropscore__disputes') }}
+    select * from {{ ref('int_disputes_unioned') }}
 
 ),
 

@@ -11,7 +11,7 @@ disputes as (
 
 order_lines as (
 
-    select * from {{ ref('stg_dropscore__order_lines') }}
+    select * from {{ ref('int_order_lines_unioned') }}
 
 ),
 

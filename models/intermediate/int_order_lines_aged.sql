@@ -4,7 +4,7 @@ with
 
 order_lines as (
 
-    select * from {{ ref('stg_dropscore__order_lines') }}
+    select * from {{ ref('int_order_lines_unioned') }}
 
 ),
 

@@ -6,6 +6,12 @@ order_lines as (
 
 ),
 
+customer_refunds as (
+
+    select * from {{ ref('int_customer_refunds_allocated') }}
+
+),
+
 flagged as (
 
     select
@@ -53,7 +59,9 @@ flagged as (
         dispute_resolution,
         recovered_amount,
         return_cost,
+        customer_refunds.customer_refund_amount as linked_customer_refund_amount,
     from order_lines
+    left join customer_refunds using (order_line_id)
 
 ),
 
@@ -63,11 +71,15 @@ costed as (
         *,
         -- Without the store's own refunds, a line that failed is taken to be refunded to the
         -- customer at what it cost, unless the supplier resent it.
-        case
-            when (has_defect_dispute or has_delivery_failure_dispute)
-                and dispute_resolution <> 'resend' then line_amount
-            else 0
-        end as customer_refund_amount,
+        coalesce(
+            linked_customer_refund_amount,
+            case
+                when (has_defect_dispute or has_delivery_failure_dispute)
+                    and dispute_resolution <> 'resend' then line_amount
+                else 0
+            end
+        ) as customer_refund_amount,
+        linked_customer_refund_amount is null as is_customer_refund_estimated,
         recovered_amount > 0 as has_refund,
     from flagged
 
