@@ -1,0 +1,269 @@
+"""Ad-hoc, read-only SQL over the published warehouse, shared by `dropscore sql` and the dashboard.
+
+Two layers keep a query from doing more than reading (SPEC §7):
+
+1. DuckDB's own parser: exactly one statement, and only a read (SELECT and everything DuckDB
+   parses as one — VALUES, FROM-first, DESCRIBE, SHOW, SUMMARIZE, PIVOT with an IN list — or an
+   EXPLAIN of such a read). This layer gives each refusal its plain-language message.
+2. The connection itself, which holds even if the first layer misses something: the warehouse is
+   attached read-only, external access (files, network, extensions, secrets) is disabled and the
+   configuration is locked, all before the user's query runs.
+"""
+
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas
+
+StatementType = duckdb.StatementType
+
+
+class SqlError(Exception):
+    """Any reason `run_query` or `schema` gives no result; the message is one line for the user."""
+
+
+class QueryRefused(SqlError):
+    """The query tried something the sandbox does not allow, or ran out of time."""
+
+
+class QueryFailed(SqlError):
+    """The query is allowed but DuckDB could not run it (syntax error, unknown column, …)."""
+
+
+class WarehouseMissing(SqlError):
+    """Nothing has been published yet."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+    elapsed_seconds: float
+
+    def to_dataframe(self) -> pandas.DataFrame:
+        return pandas.DataFrame.from_records(self.rows, columns=self.columns)
+
+
+# Settings for a laptop: the warehouse is small, so a query that needs more than this is a mistake.
+# Spills go to a private directory per call: DuckDB's default, `.tmp` in the working directory, is
+# somewhere a read-only query has no business writing.
+_SANDBOX_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "memory_limit": "1GB",
+    "max_temp_directory_size": "4GB",
+    "threads": min(4, os.cpu_count() or 1),
+}
+
+_REFUSED_STATEMENTS = {
+    "the warehouse is read-only": {
+        StatementType.INSERT,
+        StatementType.UPDATE,
+        StatementType.DELETE,
+        StatementType.MERGE_INTO,
+        StatementType.CREATE,
+        StatementType.CREATE_FUNC,
+        StatementType.DROP,
+        StatementType.ALTER,
+        StatementType.VACUUM,
+        StatementType.ANALYZE,
+        StatementType.COPY_DATABASE,
+    },
+    "queries may not read or write files": {StatementType.COPY, StatementType.EXPORT},
+    "queries may not change settings": {StatementType.SET, StatementType.VARIABLE_SET},
+    "queries may not install or load extensions": {StatementType.LOAD, StatementType.EXTENSION},
+    "queries may not attach or detach databases": {StatementType.ATTACH, StatementType.DETACH},
+}
+
+
+def run_query(
+    warehouse: Path, sql: str, *, max_rows: int = 10_000, timeout_seconds: float = 30.0
+) -> QueryResult:
+    """Run one read-only statement: at most `max_rows` rows, stopped after `timeout_seconds`."""
+    with _sandbox(warehouse) as connection:
+        statement = _single_read(connection, sql)
+        timed_out = threading.Event()
+        timer = threading.Timer(timeout_seconds, _interrupt, (connection, timed_out))
+        started = time.perf_counter()
+        timer.start()
+        try:
+            connection.execute(statement)
+            # The result streams, so fetching one row past the cap is all it costs to know whether
+            # there were more.
+            rows = connection.fetchmany(max_rows + 1)
+        except duckdb.InterruptException:
+            if timed_out.is_set():
+                raise QueryRefused(
+                    f"refused: the query ran longer than {timeout_seconds:g} s and was stopped"
+                ) from None
+            raise
+        finally:
+            # Joining makes sure a timer that has just fired is done before the connection closes.
+            timer.cancel()
+            timer.join()
+        return QueryResult(
+            columns=[column[0] for column in connection.description],
+            rows=rows[:max_rows],
+            truncated=len(rows) > max_rows,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+
+def schema(warehouse: Path) -> pandas.DataFrame:
+    """Every table and view column with its comment; a table's own comment is on a row whose
+    column_name and data_type are empty, sorted before its columns."""
+    with _sandbox(warehouse) as connection:
+        return connection.execute(_SCHEMA_SQL).df()
+
+
+_SCHEMA_SQL = """
+with relations as (
+    select schema_name, table_name, comment
+    from duckdb_tables()
+    where database_name = current_database()
+    union all
+    select schema_name, view_name as table_name, comment
+    from duckdb_views()
+    where database_name = current_database()
+),
+
+relation_rows as (
+    select schema_name, table_name, '' as column_name, '' as data_type, comment, -1 as position
+    from relations
+),
+
+column_rows as (
+    select schema_name, table_name, column_name, data_type, comment, column_index as position
+    from duckdb_columns()
+    where database_name = current_database()
+),
+
+described as (
+    select * from relation_rows
+    union all
+    select * from column_rows
+)
+
+select
+    schema_name as table_schema,
+    table_name,
+    column_name,
+    data_type,
+    coalesce(comment, '') as description,
+from described
+order by table_schema, table_name, position
+"""
+
+
+@contextmanager
+def _sandbox(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private, locked-down connection to the warehouse, closed on exit; DuckDB errors raised
+    inside become SqlErrors."""
+    if not warehouse.is_file():
+        raise WarehouseMissing(f"no published warehouse at {warehouse}; run `dropscore run` first")
+    with tempfile.TemporaryDirectory(prefix="dropscore-sql-") as spill_directory:
+        # An in-memory database with the warehouse attached, rather than connecting to the file:
+        # DuckDB shares one instance per file within a process and refuses a second connection
+        # with a different configuration, so the dashboard's own read-only connections would
+        # collide with this sandbox. Attaching needs file access, so it comes before the lock.
+        connection = duckdb.connect(config=_SANDBOX_CONFIG | {"temp_directory": spill_directory})
+        try:
+            alias = _identifier(warehouse.stem)
+            connection.execute(f"attach ? as {alias} (read_only)", [str(warehouse)])
+            connection.execute(f"use {alias}")
+            connection.execute("set enable_external_access = false")
+            connection.execute("set lock_configuration = true")
+            yield connection
+        except duckdb.Error as error:
+            raise _as_sql_error(error) from None
+        finally:
+            connection.close()
+
+
+def _single_read(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Statement:
+    statements = connection.extract_statements(sql)
+    if len(statements) != 1:
+        raise QueryRefused(f"refused: expected exactly one SQL statement, found {len(statements)}")
+    statement = statements[0]
+    statement_type = _statement_type(statement)
+    if statement_type is StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs what it explains, so that must be a read too.
+        _single_read(connection, _explained(statement.query))
+    elif statement_type is not StatementType.SELECT:
+        raise QueryRefused(_refusal(statement_type))
+    return statement
+
+
+def _statement_type(statement: duckdb.Statement) -> StatementType | None:
+    try:
+        return statement.type
+    except ValueError:
+        # The Python enum lags the parser (e.g. UPDATE EXTENSIONS has no member in duckdb 2.0).
+        return None
+
+
+def _refusal(statement_type: StatementType | None) -> str:
+    if statement_type is None:
+        return "refused: only read queries are allowed (unrecognised statement)"
+    kind = statement_type.name.replace("_", " ")
+    for reason, statement_types in _REFUSED_STATEMENTS.items():
+        if statement_type in statement_types:
+            return f"refused: {reason} ({kind})"
+    if statement_type in (StatementType.CALL, StatementType.PRAGMA):
+        return f"refused: {kind} is not allowed; read a table function with SELECT * FROM name()"
+    if statement_type is StatementType.MULTI:
+        # Mostly a PIVOT whose columns come from the data: DuckDB creates an enum type first.
+        return "refused: the statement expands into several; a PIVOT must list its values (IN …)"
+    return f"refused: only read queries are allowed ({kind})"
+
+
+def _explained(query: str) -> str:
+    """The statement inside `EXPLAIN [ANALYZE] [(options)] statement`, found with DuckDB's
+    tokenizer."""
+    tokens = duckdb.tokenize(query)
+    ends = [offset for offset, _ in tokens[1:]] + [len(query)]
+    words = [
+        (offset, query[offset:end].strip().lower())
+        for (offset, token_type), end in zip(tokens, ends, strict=True)
+        if token_type is not duckdb.token_type.comment
+    ]
+    position = 1
+    if words[position][1] in ("analyze", "analyse"):
+        position += 1
+    if words[position][1] == "(":
+        position = [word for _, word in words].index(")", position) + 1
+    return query[words[position][0] :]
+
+
+def _interrupt(connection: duckdb.DuckDBPyConnection, timed_out: threading.Event) -> None:
+    timed_out.set()
+    connection.interrupt()
+
+
+def _as_sql_error(error: duckdb.Error) -> SqlError:
+    # DuckDB adds context (the query with a caret, hints) on further lines; the first says it all.
+    message = str(error).partition("\n")[0]
+    if isinstance(error, duckdb.PermissionException):
+        path = re.search(r'Cannot access (?:file|directory) "([^"]*)"', message)
+        if path:
+            return QueryRefused(f"refused: queries may not read or write files ({path[1]})")
+        return QueryRefused(f"refused: {message.removeprefix('Permission Error: ')}")
+    # Table functions such as enable_logging() try to change settings, which the lock stops.
+    locked = re.search(r'Cannot change configuration option "([^"]+)"', message)
+    if locked:
+        return QueryRefused(f"refused: queries may not change settings ({locked[1]})")
+    return QueryFailed(f"query failed: {message}")
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
