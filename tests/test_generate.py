@@ -1,0 +1,287 @@
+from datetime import date
+
+import duckdb
+import pytest
+
+from ingest.generate import generate
+
+END_DATE = date(2026, 11, 22)
+ORDER_COLUMNS = [
+    "supplier_order_id",
+    "line_id",
+    "ordered_at",
+    "supplier_id",
+    "supplier_name",
+    "product_id",
+    "sku_id",
+    "product_title",
+    "quantity",
+    "unit_price",
+    "currency",
+    "shipping_fee",
+    "status",
+    "cancelled_by",
+    "shipped_at",
+    "delivered_at",
+    "promised_ship_days",
+    "promised_delivery_days",
+    "tracking_number",
+    "carrier",
+    "ship_to_country",
+    "store_order",
+    "exported_at",
+]
+DISPUTE_COLUMNS = [
+    "dispute_id",
+    "supplier_order_id",
+    "line_id",
+    "product_id",
+    "opened_at",
+    "closed_at",
+    "reason",
+    "status",
+    "resolution",
+    "refund_amount",
+    "currency",
+    "return_method",
+    "return_shipping_cost",
+    "exported_at",
+]
+# SPEC §4: raw reasons of the defect categories.
+DEFECT_REASONS = [
+    "Not as described",
+    "Size not as described",
+    "Color not as described",
+    "Material not as described",
+    "Quality problem",
+    "Doesn't work",
+    "Damaged",
+    "Item damaged",
+    "Wrong item",
+    "Quantity shortage",
+    "Empty package",
+    "Counterfeit",
+]
+DELIVERY_FAILURE_REASONS = [
+    "Item not received",
+    "Delivered but not received",
+    "Shipment delay",
+    "Still in transit",
+    "Tracking not updating",
+    "Tracking not found",
+    "Package returned to sender",
+    "Held at customs",
+]
+
+
+def load(exports) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect()
+    for table, path in (
+        ("orders", exports.orders),
+        ("disputes", exports.disputes),
+        ("truth", exports.truth),
+    ):
+        connection.execute(f"create table {table} as select * from read_csv('{path}')")
+    return connection
+
+
+def scalar(connection: duckdb.DuckDBPyConnection, sql: str):
+    return connection.execute(sql).fetchone()[0]
+
+
+def test_same_arguments_give_identical_bytes_and_another_seed_differs(tmp_path):
+    first = generate(tmp_path / "first", orders=3000, weeks=20)
+    again = generate(tmp_path / "again", orders=3000, weeks=20)
+    other = generate(tmp_path / "other", orders=3000, weeks=20, seed=43)
+    for name in ("orders", "disputes", "truth"):
+        assert getattr(first, name).read_bytes() == getattr(again, name).read_bytes()
+        assert getattr(first, name).read_bytes() != getattr(other, name).read_bytes()
+    assert first.lines == again.lines
+
+
+@pytest.mark.parametrize(
+    ("export", "columns"),
+    [
+        ("orders", ORDER_COLUMNS),
+        ("disputes", DISPUTE_COLUMNS),
+        (
+            "truth",
+            ["supplier_id", "defect_probability", "not_received_probability", "band", "is_bad"],
+        ),
+    ],
+)
+def test_header_is_exactly_the_documented_columns_and_nothing_is_quoted(tmp_path, export, columns):
+    exports = generate(tmp_path, orders=2000, weeks=20)
+    text = getattr(exports, export).read_text()
+    assert text.splitlines()[0] == ",".join(columns)
+    assert '"' not in text
+
+
+def test_line_count_is_reported_and_orders_have_one_to_four_lines(tmp_path):
+    exports = generate(tmp_path, orders=5000, weeks=20)
+    connection = load(exports)
+    assert scalar(connection, "select count(*) from orders") == exports.lines
+    per_order = connection.execute(
+        "select min(n), max(n), avg(n)"
+        " from (select count(*) as n from orders group by supplier_order_id)"
+    ).fetchone()
+    assert per_order[0] == 1 and per_order[1] <= 4 and 1.4 < per_order[2] < 1.65
+    assert scalar(connection, "select count(distinct supplier_order_id) from orders") == 5000
+    assert scalar(connection, "select count(*) - count(distinct line_id) from orders") == 0
+
+
+def test_default_size_has_over_200_suppliers_with_skewed_volume(tmp_path):
+    connection = load(generate(tmp_path, weeks=8))
+    assert scalar(connection, "select count(*) from truth") >= 200
+    assert scalar(connection, "select count(distinct supplier_id) from orders") >= 200
+    largest, median = connection.execute(
+        "select max(n), median(n) from (select count(*) as n from orders group by supplier_id)"
+    ).fetchone()
+    assert largest > 10 * median
+
+
+def test_every_dispute_points_at_an_existing_order_and_line(tmp_path):
+    connection = load(generate(tmp_path, weeks=26))
+    assert scalar(connection, "select count(*) from disputes") > 500
+    unmatched = scalar(
+        connection,
+        """
+        select count(*) from disputes as d
+        where not exists (
+            select 1 from orders as o
+            where o.supplier_order_id = d.supplier_order_id
+              and (d.line_id is null or o.line_id = d.line_id)
+              and (d.product_id is null or o.product_id = d.product_id)
+        )
+        """,
+    )
+    assert unmatched == 0
+    # Mostly by line, some by product only, a few for the whole order.
+    by_line, by_product, whole_order = connection.execute(
+        """
+        select count(*) filter (where line_id is not null),
+               count(*) filter (where line_id is null and product_id is not null),
+               count(*) filter (where line_id is null and product_id is null)
+        from disputes
+        """
+    ).fetchone()
+    assert by_line > 5 * by_product > 0 and whole_order > 0
+
+
+def test_timestamps_are_ordered_and_never_after_the_export(tmp_path):
+    connection = load(generate(tmp_path, orders=8000, weeks=26))
+    end = "timestamptz '2026-11-22 23:59:59+00'"
+    assert scalar(connection, f"select count(*) from orders where exported_at <> {end}") == 0
+    assert scalar(connection, f"select count(*) from disputes where exported_at <> {end}") == 0
+    out_of_order_lines = scalar(
+        connection,
+        f"""
+        select count(*) from orders
+        where not (ordered_at <= coalesce(shipped_at, ordered_at)
+                   and shipped_at <= coalesce(delivered_at, shipped_at)
+                   and coalesce(delivered_at, shipped_at, ordered_at) <= {end})
+           or (delivered_at is not null and shipped_at is null)
+        """,
+    )
+    assert out_of_order_lines == 0
+    out_of_order_disputes = scalar(
+        connection,
+        f"""
+        select count(*) from disputes as d
+        join (select distinct supplier_order_id, ordered_at from orders) using (supplier_order_id)
+        where not (ordered_at < opened_at and opened_at <= coalesce(closed_at, opened_at)
+                   and coalesce(closed_at, opened_at) <= {end})
+        """,
+    )
+    assert out_of_order_disputes == 0
+    assert scalar(connection, "select count(*) from disputes where status = 'open'") > 0
+
+
+def test_line_status_agrees_with_its_timeline(tmp_path):
+    connection = load(generate(tmp_path, orders=8000, weeks=26))
+    mismatches = scalar(
+        connection,
+        """
+        select count(*) from orders
+        where (status = 'delivered') <> (delivered_at is not null)
+           or (status in ('placed', 'cancelled')) <> (shipped_at is null)
+           or (status = 'cancelled') <> (cancelled_by is not null)
+           or (tracking_number is null) <> (shipped_at is null)
+        """,
+    )
+    assert mismatches == 0
+    statuses = {
+        row[0] for row in connection.execute("select distinct status from orders").fetchall()
+    }
+    assert statuses == {"placed", "shipped", "delivered", "cancelled"}
+
+
+def test_bands_agree_with_probabilities_and_is_bad_marks_exactly_bad(tmp_path):
+    connection = load(generate(tmp_path, weeks=8))
+    rows = connection.execute(
+        "select defect_probability, not_received_probability, band, is_bad from truth"
+    ).fetchall()
+    for defect, not_received, band, is_bad in rows:
+        assert is_bad == (band == "bad")
+        fine = defect <= 0.012 and not_received <= 0.018
+        bad = defect >= 0.09 or not_received >= 0.13
+        assert band == ("fine" if fine else "bad" if bad else "borderline")
+    shares = {band: sum(row[2] == band for row in rows) / len(rows) for band in ("fine", "bad")}
+    assert 0.6 < shares["fine"] < 0.8 and 0.1 < shares["bad"] < 0.2
+
+
+def test_some_products_are_sold_by_several_suppliers(tmp_path):
+    connection = load(generate(tmp_path, weeks=8))
+    with_alternatives = scalar(
+        connection,
+        """
+        select count(*) from (
+            select product_id from orders group by product_id
+            having count(distinct supplier_id) >= 2
+        )
+        """,
+    )
+    assert with_alternatives >= 100
+
+
+def test_bad_suppliers_show_far_more_defect_and_not_received_disputes_than_fine_ones(tmp_path):
+    connection = load(generate(tmp_path, weeks=26))
+    defect_reasons, delivery_failure_reasons = (
+        ", ".join("'" + reason.replace("'", "''") + "'" for reason in reasons)
+        for reasons in (DEFECT_REASONS, DELIVERY_FAILURE_REASONS)
+    )
+    rates = dict(
+        connection.execute(
+            f"""
+            with disputed_lines as (
+                select o.line_id,
+                       bool_or(d.reason in ({defect_reasons})) as is_defect,
+                       bool_or(d.reason in ({delivery_failure_reasons})) as is_not_received
+                from disputes as d
+                join orders as o
+                  on o.supplier_order_id = d.supplier_order_id
+                 and coalesce(d.line_id, o.line_id) = o.line_id
+                 and coalesce(d.product_id, o.product_id) = o.product_id
+                group by o.line_id
+            )
+            select band,
+                   [avg(coalesce(is_defect, false)::int),
+                    avg(coalesce(is_not_received, false)::int)]
+            from orders
+            join truth using (supplier_id)
+            left join disputed_lines using (line_id)
+            where status <> 'cancelled' and ordered_at < timestamptz '2026-09-01 00:00:00+00'
+            group by band
+            """
+        ).fetchall()
+    )
+    (fine_defects, fine_not_received), (bad_defects, bad_not_received) = rates["fine"], rates["bad"]
+    assert fine_defects < 0.015 and bad_defects > 0.05 and bad_defects > 4 * fine_defects
+    assert bad_not_received > 4 * fine_not_received
+
+
+def test_progress_is_reported_per_chunk_up_to_the_total(tmp_path):
+    calls = []
+    generate(tmp_path, orders=120_000, weeks=4, progress=lambda done, total: calls.append(done))
+    assert len(calls) >= 2
+    assert calls == sorted(calls) and calls[-1] == 120_000
