@@ -189,6 +189,7 @@ def run(paths: tuple[Path, ...], format_name, dbt_vars: tuple[str, ...], setting
 
     result = run_pipeline(settings, paths, format_name, parse_vars(dbt_vars), echo_progress)
     click.echo(f"published {result.warehouse} ({result.elapsed_seconds:.1f} s)")
+    write_weekly_report(settings)
 
 
 def serve(settings: Settings, port: int, address: str) -> None:
@@ -200,6 +201,7 @@ def serve(settings: Settings, port: int, address: str) -> None:
         "--server.address", address,
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     click.echo(f"dashboard: http://{address}:{port}  (Ctrl+C to stop)")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
@@ -246,8 +248,173 @@ def demo(orders: int, seed: int, serve_dashboard: bool, port: int, settings: Set
     click.echo(f"sample exports: {exports.orders.parent} ({exports.lines:,} order lines)")
     result = run_pipeline(settings, [exports.orders, exports.disputes], progress=echo_progress)
     click.echo(f"warehouse: {result.warehouse}")
+    write_weekly_report(settings)
     if serve_dashboard:
         serve(settings, port, "127.0.0.1")
+
+
+def write_weekly_report(settings: Settings) -> None:
+    """After a run: the report of the last complete week, or one line saying why there is none."""
+    from dropscore.report import ReportError, write_report
+    from dropscore.sql import SqlError
+
+    try:
+        paths = write_report(settings.warehouse_path, settings.reports_path)
+    except (ReportError, SqlError) as error:
+        click.echo(f"no weekly report: {error}", err=True)
+        return
+    click.echo(f"report: {paths[0]}")
+
+
+def parse_week(context, parameter, value):
+    if value is None:
+        return None
+    from dropscore.report import Week
+
+    try:
+        return Week.parse(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def parse_report_formats(context, parameter, value: str) -> tuple[str, ...]:
+    from dropscore.report import REPORT_FORMATS
+
+    names = [part.strip().lower() for part in value.split(",") if part.strip()]
+    formats = tuple(dict.fromkeys(names))
+    unknown = [name for name in formats if name not in REPORT_FORMATS]
+    if unknown or not formats:
+        raise click.BadParameter(
+            f"expected a comma-separated list of {', '.join(REPORT_FORMATS)}, got {value!r}"
+        )
+    return formats
+
+
+@cli.command()
+@click.option(
+    "--week",
+    callback=parse_week,
+    metavar="YYYY-Www",
+    help="ISO week to report on. Default: the last complete week before the data's as-of date.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write into.  [default: <home>/reports]",
+)
+@click.option(
+    "--format",
+    "formats",
+    default="html,md",
+    show_default=True,
+    callback=parse_report_formats,
+    help="Comma-separated: html (self-contained, mail-safe), md (Markdown summary).",
+)
+@home_option
+def report(week, out: Path | None, formats: tuple[str, ...], settings: Settings) -> None:
+    """Write the weekly review: verdict changes, spikes, losses, switches, deadlines, data health.
+
+    \b
+    Example:
+        dropscore report
+        dropscore report --week 2026-W45 --format md --out ~/reports
+    """
+    from dropscore.report import ReportError, write_report
+    from dropscore.sql import SqlError
+
+    try:
+        paths = write_report(settings.warehouse_path, out or settings.reports_path, week, formats)
+    except (ReportError, SqlError) as error:
+        raise click.ClickException(str(error)) from None
+    for path in paths:
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("query", required=False)
+@click.option("--schema", "show_schema", is_flag=True, help="List tables, columns, descriptions.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds before the query is stopped.",
+)
+@home_option
+def sql(
+    query: str | None,
+    show_schema: bool,
+    output_format: str,
+    max_rows: int,
+    timeout: float,
+    settings: Settings,
+) -> None:
+    """Run one read-only SQL query on the published warehouse (no files, network or settings).
+
+    \b
+    Example:
+        dropscore sql "select supplier_name, verdict from marts.fct_supplier_scorecard"
+        dropscore sql --format csv "from marts.fct_order_lines limit 100" > lines.csv
+        dropscore sql --schema
+    """
+    from dropscore import sql_output
+    from dropscore.sql import SqlError, run_query, schema
+
+    if show_schema == (query is not None):
+        raise click.UsageError("give either a QUERY or --schema")
+    try:
+        if show_schema:
+            described = schema(settings.warehouse_path)
+            if output_format == "table":
+                text = sql_output.schema_listing(described)
+            else:
+                rows = list(described.itertuples(index=False, name=None))
+                text = sql_output.render(list(described.columns), rows, output_format)
+            click.echo(text, nl=False)
+            return
+        result = run_query(
+            settings.warehouse_path, query, max_rows=max_rows, timeout_seconds=timeout
+        )
+    except SqlError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(sql_output.render(result.columns, result.rows, output_format), nl=False)
+    if result.truncated:
+        click.echo(f"stopped at {max_rows:,} rows; raise --max-rows to see more", err=True)
+
+
+@cli.command()
+@click.option(
+    "--parquet",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write one <mart>.parquet per mart into.",
+)
+@home_option
+def export(directory: Path, settings: Settings) -> None:
+    """Write every mart as a Parquet file, for other tools (read-only on the warehouse).
+
+    \b
+    Example:
+        dropscore export --parquet exports/marts
+    """
+    from dropscore.export import export_parquet
+    from dropscore.sql import SqlError
+
+    try:
+        exported = export_parquet(settings.warehouse_path, directory)
+    except SqlError as error:
+        raise click.ClickException(str(error)) from None
+    for mart in exported:
+        click.echo(f"marts.{mart.name}: {mart.rows:,} rows -> {mart.path}")
 
 
 def main() -> None:
