@@ -126,6 +126,16 @@ def schema(warehouse: Path) -> pandas.DataFrame:
         return connection.execute(_SCHEMA_SQL).df()
 
 
+@contextmanager
+def read_only(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The same locked-down connection, for trusted code that runs several reads on one snapshot
+    of the warehouse (the weekly report, the Parquet export): a publish in between cannot mix two
+    versions, because the attached file stays open. No time limit or row cap; DuckDB errors
+    raised inside become SqlErrors."""
+    with _sandbox(warehouse) as connection:
+        yield connection
+
+
 _SCHEMA_SQL = """
 with relations as (
     select schema_name, table_name, comment

@@ -1,0 +1,131 @@
+"""How `dropscore sql` prints a result: an aligned table for people, CSV or JSON for programs."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import decimal
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Sequence
+
+import pandas
+
+from dropscore.safe_csv import csv_text
+
+FORMATS = ("table", "csv", "json")
+
+# Data is written to a terminal: a supplier name holding an escape sequence must not be able to
+# move the cursor, retitle the window or hide text. C0 and C1 controls are shown as escapes.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def render(columns: Sequence[str], rows: Sequence[Sequence], output_format: str) -> str:
+    if output_format == "csv":
+        return csv_text(columns, ([_csv_value(value) for value in row] for row in rows))
+    if output_format == "json":
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(records, indent=2, default=_json_value) + "\n"
+    return table(columns, rows)
+
+
+def table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """Columns padded to their widest cell, numbers right-aligned, NULL spelled out."""
+    header = [_terminal_safe(str(column)) for column in columns]
+    cells = [[_table_value(value) for value in row] for row in rows]
+    widths = [
+        max([_width(header[index])] + [_width(row[index]) for row in cells])
+        for index in range(len(header))
+    ]
+    numeric = [
+        bool(rows) and all(_is_number(row[index]) or row[index] is None for row in rows)
+        for index in range(len(header))
+    ]
+
+    def line(values: list[str]) -> str:
+        padded = [
+            _pad(value, width, right=is_numeric)
+            for value, width, is_numeric in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(padded).rstrip()
+
+    lines = [line(header), line(["-" * width for width in widths])]
+    lines.extend(line(row) for row in cells)
+    return "\n".join(lines) + "\n"
+
+
+def schema_listing(described: pandas.DataFrame) -> str:
+    """`dropscore sql --schema` as text: each table with its description, then its columns."""
+    lines: list[str] = []
+    for (schema_name, table_name), columns in described.groupby(
+        ["table_schema", "table_name"], sort=False
+    ):
+        relation = columns[columns["column_name"] == ""]
+        description = _one_line(relation["description"].iloc[0]) if len(relation) else ""
+        title = f"{schema_name}.{table_name}"
+        lines.append(_terminal_safe(f"{title}  {description}".rstrip()))
+        own = columns[columns["column_name"] != ""]
+        name_width = max((_width(name) for name in own["column_name"]), default=0)
+        type_width = max((_width(kind) for kind in own["data_type"]), default=0)
+        for name, kind, text in own[["column_name", "data_type", "description"]].itertuples(
+            index=False
+        ):
+            row = f"    {_pad(name, name_width)}  {_pad(kind, type_width)}  {_one_line(text)}"
+            lines.append(_terminal_safe(row.rstrip()))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    """dbt keeps a description's line breaks; a listing reads better with them joined."""
+    return " ".join(text.split())
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)
+
+
+def _table_value(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _terminal_safe(str(value))
+
+
+def _csv_value(value: object) -> object:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    return value
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _terminal_safe(text: str) -> str:
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match[0])[1:-1], text)
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _pad(text: str, width: int, *, right: bool = False) -> str:
+    padding = " " * (width - _width(text))
+    return padding + text if right else text + padding
