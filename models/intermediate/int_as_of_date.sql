@@ -1,5 +1,7 @@
 -- Ages are measured against the newest moment seen in the loaded exports (or the as_of_date
 -- var), never the wall clock, so rebuilding the same data gives the same numbers on any day.
+-- The row also says whether any dispute has been loaded: without disputes, every dispute-based
+-- metric is "not in your data" (NULL), never 0.
 with
 
 order_lines as (
@@ -14,13 +16,19 @@ disputes as (
 
 ),
 
-newest_seen as (
+newest_order_line as (
+
+    select max(greatest(ordered_at, shipped_at, delivered_at, exported_at)) as newest_seen_at,
+    from order_lines
+
+),
+
+newest_dispute as (
 
     select
-        greatest(
-            (select max(greatest(ordered_at, shipped_at, delivered_at, exported_at)) from order_lines),
-            (select max(greatest(opened_at, closed_at, exported_at)) from disputes)
-        ) as newest_seen_at
+        max(greatest(opened_at, closed_at, exported_at)) as newest_seen_at,
+        count(*) > 0 as has_dispute_data,
+    from disputes
 
 ),
 
@@ -30,9 +38,14 @@ final as (
         {% if var('as_of_date') %}
         cast('{{ var("as_of_date") }}' as timestamptz) as as_of_at,
         {% else %}
-        coalesce(newest_seen_at, cast('1970-01-01' as timestamptz)) as as_of_at,
+        coalesce(
+            greatest(newest_order_line.newest_seen_at, newest_dispute.newest_seen_at),
+            cast('1970-01-01' as timestamptz)
+        ) as as_of_at,
         {% endif %}
-    from newest_seen
+        newest_dispute.has_dispute_data,
+    from newest_order_line
+    cross join newest_dispute
 
 )
 

@@ -1,3 +1,5 @@
+-- One row per dispute with its reason category and the return shipping it cost the
+-- dropshipper. Money is decimal(18, 2) from here on.
 with
 
 disputes as (
@@ -36,18 +38,25 @@ categorised as (
 
 return_shipments as (
 
-    -- The first free-label return of the same goods costs nothing; every later return of the
-    -- same goods, and every return at the dropshipper's own expense, is paid by them.
+    -- The first free-label return of the same goods costs nothing; every later free-label
+    -- return of the same goods, and every return at the dropshipper's own expense, is paid by
+    -- them (SPEC §5). "The same goods" is the line, else the product, else the whole order.
     select
         *,
-        case
-            when return_method = 'own_expense' then coalesce(return_shipping_cost, 0)
-            when return_method = 'free_label' and row_number() over (
-                partition by supplier_order_id, coalesce(line_id, product_id), return_method
-                order by opened_at, dispute_id
-            ) > 1 then coalesce(return_shipping_cost, 0)
-            else 0
-        end as return_cost,
+        cast(
+            case
+                when return_method = 'own_expense' then coalesce(return_shipping_cost, 0)
+                when return_method = 'free_label' and row_number() over (
+                    partition by
+                        supplier_order_id,
+                        coalesce(line_id, product_id),
+                        return_method
+                    order by opened_at, dispute_id
+                ) > 1 then coalesce(return_shipping_cost, 0)
+                else 0
+            end
+            as decimal(18, 2)
+        ) as return_cost,
     from categorised
 
 ),
@@ -59,7 +68,7 @@ final as (
         category_group = 'defect' as is_defect,
         category_group = 'delivery_failure' as is_delivery_failure,
         resolution <> 'withdrawn' as is_counted,
-        coalesce(refund_amount, 0) as recovered_amount,
+        cast(coalesce(refund_amount, 0) as decimal(18, 2)) as recovered_amount,
     from return_shipments
 
 )

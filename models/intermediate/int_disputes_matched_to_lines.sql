@@ -1,6 +1,8 @@
 -- One row per dispute per order line it applies to. A dispute names its line, or only its
--- product, or neither (then it covers the whole order); its money is shared out over the lines
--- it covers in proportion to their value.
+-- product, or neither (then it covers the whole order). Its money is shared out over the lines
+-- it covers in proportion to their value, rounded to the cent so that the shares add up to the
+-- dispute's amount exactly: each line gets round(total × running share) minus what the lines
+-- before it got.
 with
 
 disputes as (
@@ -20,6 +22,7 @@ matched as (
     select
         disputes.*,
         order_lines.order_line_id,
+        order_lines.supplier_id,
         order_lines.line_amount,
     from disputes
     inner join order_lines
@@ -32,23 +35,63 @@ matched as (
 
 ),
 
+running_amounts as (
+
+    select
+        *,
+        count(*) over (partition by dispute_id) as lines_covered,
+        row_number() over (partition by dispute_id order by order_line_id) as line_number,
+        sum(coalesce(line_amount, 0)) over (partition by dispute_id) as covered_amount,
+        sum(coalesce(line_amount, 0)) over (
+            partition by dispute_id order by order_line_id
+            rows between unbounded preceding and current row
+        ) as running_amount,
+    from matched
+
+),
+
+running_shares as (
+
+    -- The share of the dispute's value up to and including this line, and up to the line
+    -- before it; computed from exact decimal sums so that one line's "before" is exactly the
+    -- previous line's "up to". Lines worth nothing (or without a price) share equally.
+    select
+        *,
+        case
+            when covered_amount > 0 then running_amount::double / covered_amount
+            else line_number::double / lines_covered
+        end as running_share,
+        case
+            when covered_amount > 0
+                then (running_amount - coalesce(line_amount, 0))::double / covered_amount
+            else (line_number - 1)::double / lines_covered
+        end as previous_running_share,
+    from running_amounts
+
+),
+
 shared_out as (
 
     select
         *,
-        coalesce(
-            line_amount / nullif(sum(line_amount) over (partition by dispute_id), 0),
-            1.0 / count(*) over (partition by dispute_id)
-        ) as line_share,
-    from matched
+        running_share - previous_running_share as line_share,
+        cast(round(recovered_amount * running_share, 2) as decimal(18, 2))
+        - cast(round(recovered_amount * previous_running_share, 2) as decimal(18, 2))
+            as line_recovered_amount,
+        cast(round(return_cost * running_share, 2) as decimal(18, 2))
+        - cast(round(return_cost * previous_running_share, 2) as decimal(18, 2))
+            as line_return_cost,
+    from running_shares
 
 ),
 
 final as (
 
     select
+        dispute_id || ':' || order_line_id as dispute_line_id,
         dispute_id,
         order_line_id,
+        supplier_id,
         category,
         category_group,
         is_defect,
@@ -58,9 +101,10 @@ final as (
         resolution,
         opened_at,
         closed_at,
+        lines_covered,
         line_share,
-        recovered_amount * line_share as recovered_amount,
-        return_cost * line_share as return_cost,
+        cast(line_recovered_amount as decimal(18, 2)) as recovered_amount,
+        cast(line_return_cost as decimal(18, 2)) as return_cost,
     from shared_out
 
 )

@@ -1,5 +1,6 @@
 -- One row per order line with its outcome from disputes and its maturity: whether its outcome
--- can still change much on the as-of date.
+-- can still change much on the as-of date. Dispute outcomes are NULL ("not in your data"), not
+-- false, when no dispute has been loaded at all.
 with
 
 order_lines as (
@@ -30,7 +31,10 @@ dispute_outcomes as (
         bool_or(status = 'open') as has_open_dispute,
         -- the first dispute opened tells what went wrong
         arg_min(category, opened_at) filter (where is_counted) as dispute_category,
+        arg_min(category_group, opened_at) filter (where is_counted) as dispute_category_group,
         arg_min(resolution, opened_at) filter (where is_counted) as dispute_resolution,
+        arg_min(dispute_id, opened_at) filter (where is_counted) as first_dispute_id,
+        min(opened_at) filter (where is_counted) as first_dispute_opened_at,
         max(closed_at) as last_dispute_closed_at,
         sum(recovered_amount) as recovered_amount,
         sum(return_cost) as return_cost,
@@ -44,18 +48,39 @@ outcomes as (
     select
         order_lines.*,
         as_of.as_of_at,
-        coalesce(dispute_outcomes.disputes, 0) as disputes,
-        coalesce(dispute_outcomes.disputes, 0) > 0 as has_dispute,
-        coalesce(dispute_outcomes.has_defect_dispute, false) as has_defect_dispute,
-        coalesce(dispute_outcomes.has_delivery_failure_dispute, false)
-            as has_delivery_failure_dispute,
-        coalesce(dispute_outcomes.has_open_dispute, false) as has_open_dispute,
+        as_of.has_dispute_data,
+        case when as_of.has_dispute_data then coalesce(dispute_outcomes.disputes, 0) end
+            as disputes,
+        case when as_of.has_dispute_data then coalesce(dispute_outcomes.disputes, 0) > 0 end
+            as has_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_defect_dispute, false)
+        end as has_defect_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_delivery_failure_dispute, false)
+        end as has_delivery_failure_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_open_dispute, false)
+        end as has_open_dispute,
         dispute_outcomes.dispute_category,
+        dispute_outcomes.dispute_category_group,
         dispute_outcomes.dispute_resolution,
+        dispute_outcomes.first_dispute_id,
+        dispute_outcomes.first_dispute_opened_at,
         dispute_outcomes.last_dispute_closed_at,
-        coalesce(dispute_outcomes.recovered_amount, 0) as recovered_amount,
-        coalesce(dispute_outcomes.return_cost, 0) as return_cost,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.recovered_amount, 0)
+        end::decimal(18, 2) as recovered_amount,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.return_cost, 0)
+        end::decimal(18, 2) as return_cost,
         order_lines.shipped_at is not null
+        or order_lines.delivered_at is not null
         or order_lines.status in ('shipped', 'delivered') as is_shipped,
         order_lines.status = 'delivered' or order_lines.delivered_at is not null as is_delivered,
         order_lines.status = 'cancelled' as is_cancelled,
@@ -67,16 +92,21 @@ outcomes as (
 
 aged as (
 
+    -- Mature: old enough that buyer protection has run out (maturity_days), or finished
+    -- (delivered on a known date, or cancelled) with no dispute open and nothing happening for
+    -- settled_days. A delivery without a date cannot show it settled, so it waits for age.
     select
         *,
         date_diff('day', ordered_at, as_of_at) as age_days,
         (
             ordered_at <= as_of_at - to_days({{ var('maturity_days') }})
             or (
-                (is_delivered or is_cancelled)
-                and not has_open_dispute
-                and greatest(coalesce(delivered_at, ordered_at), coalesce(last_dispute_closed_at, ordered_at))
-                <= as_of_at - to_days({{ var('settled_days') }})
+                (delivered_at is not null or is_cancelled)
+                and not coalesce(has_open_dispute, false)
+                and greatest(
+                    coalesce(delivered_at, ordered_at),
+                    coalesce(last_dispute_closed_at, ordered_at)
+                ) <= as_of_at - to_days({{ var('settled_days') }})
             )
         ) as is_mature,
     from outcomes

@@ -1,0 +1,146 @@
+-- One row per product per supplier over the analysis window. For a product with two or more
+-- comparable suppliers (enough mature shipped lines of it), the recommended supplier is the one
+-- with the lowest upper Wilson bound of the problem rate (the one we are surest is good).
+-- Switching away from a supplier is supported only when a two-proportion z-test says its
+-- problem rate is higher than the recommended supplier's at the `confidence` level; only then
+-- is the expected saving per 100 orders shown. The test asks the question directly; requiring
+-- non-overlapping intervals would be far stricter than the stated confidence (Schenker &
+-- Gentleman 2001).
+with
+
+order_lines as (
+
+    select * from {{ ref('fct_order_lines') }}
+
+),
+
+product_suppliers as (
+
+    select
+        product_id,
+        supplier_id,
+        arg_max(product_title, ordered_at) as product_title,
+        bool_or(has_dispute is not null) as has_dispute_data,
+        count(*) as lines,
+        count(*) filter (where is_mature) as mature_lines,
+        count(*) filter (where is_mature and is_shipped) as mature_shipped_lines,
+        count(*) filter (where is_mature and is_shipped and has_defect_dispute) as defect_lines,
+        count(*) filter (where is_mature and is_shipped and has_delivery_failure_dispute)
+            as not_received_lines,
+        count(*) filter (
+            where is_mature and is_shipped
+            and (has_defect_dispute or has_delivery_failure_dispute)
+        ) as problem_lines,
+        sum(line_amount)::decimal(18, 2) as spend_amount,
+        avg(line_amount)::decimal(18, 2) as average_line_amount,
+        sum(loss_amount)::decimal(18, 2) as loss_amount,
+        sum(loss_amount) filter (where is_mature)::decimal(18, 2) as mature_loss_amount,
+        any_value(currency) as currency,
+    from order_lines
+    where is_in_analysis_window and product_id is not null
+    group by product_id, supplier_id
+
+),
+
+rated as (
+
+    select
+        product_id || ':' || supplier_id as product_supplier_id,
+        * exclude (has_dispute_data, defect_lines, not_received_lines, problem_lines),
+        case when has_dispute_data then defect_lines end as defect_lines,
+        case when has_dispute_data then not_received_lines end as not_received_lines,
+        case when has_dispute_data then problem_lines end as problem_lines,
+        case
+            when has_dispute_data then {{ safe_rate('problem_lines', 'mature_shipped_lines') }}
+        end as problem_rate,
+        case
+            when has_dispute_data then {{ wilson_lower('problem_lines', 'mature_shipped_lines') }}
+        end as problem_rate_lower,
+        case
+            when has_dispute_data then {{ wilson_upper('problem_lines', 'mature_shipped_lines') }}
+        end as problem_rate_upper,
+        (mature_loss_amount / nullif(mature_lines, 0))::decimal(18, 4) as loss_per_mature_line,
+        count(*) over (partition by product_id) as product_suppliers,
+        has_dispute_data and mature_shipped_lines >= {{ var('min_mature_lines') }}
+            as is_comparable,
+    from product_suppliers
+
+),
+
+recommended as (
+
+    -- Lowest upper bound, then lowest expected cost per line, then store id: deterministic.
+    select
+        product_id,
+        arg_min(
+            supplier_id,
+            {
+                'upper': problem_rate_upper,
+                'cost': average_line_amount + coalesce(loss_per_mature_line, 0),
+                'supplier': supplier_id,
+            }
+        ) as supplier_id,
+    from rated
+    where is_comparable
+    group by product_id
+    having count(*) >= 2
+
+),
+
+compared as (
+
+    select
+        rated.*,
+        recommended.supplier_id as recommended_supplier_id,
+        rated.supplier_id = recommended.supplier_id as is_recommended,
+        best.problem_rate as recommended_problem_rate,
+        (rated.problem_lines + best.problem_lines)::double
+        / nullif(rated.mature_shipped_lines + best.mature_shipped_lines, 0) as pooled_rate,
+        best.mature_shipped_lines as recommended_mature_shipped_lines,
+        (
+            rated.average_line_amount + coalesce(rated.loss_per_mature_line, 0)
+            - best.average_line_amount - coalesce(best.loss_per_mature_line, 0)
+        ) as cost_difference_per_line,
+    from rated
+    left join recommended on rated.product_id = recommended.product_id
+    left join rated as best
+        on recommended.product_id = best.product_id
+        and recommended.supplier_id = best.supplier_id
+
+),
+
+tested as (
+
+    select
+        * exclude (pooled_rate, recommended_mature_shipped_lines, cost_difference_per_line),
+        case
+            when is_comparable and not is_recommended then
+                (problem_rate - recommended_problem_rate) / nullif(
+                    sqrt(
+                        pooled_rate * (1 - pooled_rate) * (
+                            1.0 / mature_shipped_lines + 1.0 / recommended_mature_shipped_lines
+                        )
+                    ),
+                    0
+                )
+        end as switch_z_score,
+        cost_difference_per_line,
+    from compared
+
+),
+
+final as (
+
+    select
+        * exclude (cost_difference_per_line),
+        coalesce(switch_z_score > {{ z_score(var('confidence')) }}, false)
+            as is_switch_supported,
+        case
+            when switch_z_score > {{ z_score(var('confidence')) }}
+                then (100 * cost_difference_per_line)::decimal(18, 2)
+        end as saving_per_100_orders,
+    from tested
+
+)
+
+select * from final

@@ -1,0 +1,122 @@
+"""House conventions of the dbt project, checked on the manifest of a real build.
+
+dbt-bouncer would do this, but it pins duckdb < 2 while dropscore runs on DuckDB 2, so the
+handful of rules lives here: layer naming, a tested primary key and a description on every
+model, a description on every mart column (every column the built table really has), one
+meaning per column name across the marts, and exposures for the dashboard and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import duckdb
+import pytest
+
+NAMING = {
+    "staging": re.compile(r"^stg_[a-z0-9]+(_[a-z0-9]+)*__[a-z0-9_]+s$"),
+    "intermediate": re.compile(r"^int_[a-z0-9_]+$"),
+    "marts": re.compile(r"^(fct|dim)_[a-z0-9_]+$"),
+}
+
+
+@pytest.fixture(scope="module")
+def manifest(built_settings) -> dict:
+    return json.loads((built_settings.dbt_target_path / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def models(manifest) -> dict[str, dict]:
+    return {
+        node["name"]: node
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["package_name"] == "dropscore"
+    }
+
+
+@pytest.fixture(scope="module")
+def mart_columns(built_settings) -> dict[str, list[str]]:
+    con = duckdb.connect(str(built_settings.warehouse_path), read_only=True)
+    try:
+        rows = con.execute(
+            """
+            select table_name, list(column_name order by ordinal_position)
+            from information_schema.columns where table_schema = 'marts' group by table_name
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return dict(rows)
+
+
+def layer(node: dict) -> str:
+    return node["original_file_path"].split("/")[1]
+
+
+def test_every_model_is_named_for_its_layer(models):
+    misnamed = [
+        f"{name} ({layer(node)})"
+        for name, node in models.items()
+        if not NAMING[layer(node)].match(name)
+    ]
+    assert misnamed == []
+
+
+def test_every_model_says_what_a_row_is(models):
+    assert [name for name, node in models.items() if not node["description"].strip()] == []
+
+
+def test_every_mart_description_states_its_grain(models):
+    marts = {name: node for name, node in models.items() if layer(node) == "marts"}
+    assert [
+        name for name, node in marts.items() if "one row per" not in node["description"].lower()
+    ] == []
+
+
+def test_every_model_has_a_unique_and_not_null_key(manifest, models):
+    tests_by_column: dict[tuple[str, str], set[str]] = {}
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "test" or not node.get("attached_node"):
+            continue
+        model = manifest["nodes"][node["attached_node"]]["name"]
+        test = (node.get("test_metadata") or {}).get("name")
+        tests_by_column.setdefault((model, node.get("column_name")), set()).add(test)
+    keyless = [
+        name
+        for name in models
+        if not any(
+            {"unique", "not_null"} <= tests
+            for (model, column), tests in tests_by_column.items()
+            if model == name and column
+        )
+    ]
+    assert keyless == []
+
+
+def test_every_mart_column_is_described(models, mart_columns):
+    undescribed = [
+        f"{table}.{column}"
+        for table, columns in mart_columns.items()
+        for column in columns
+        if not models[table]["columns"].get(column, {}).get("description", "").strip()
+    ]
+    assert undescribed == []
+
+
+def test_a_column_name_means_one_thing_across_the_marts(models):
+    descriptions: dict[str, set[str]] = {}
+    for node in models.values():
+        if layer(node) != "marts":
+            continue
+        for column, spec in node["columns"].items():
+            descriptions.setdefault(column, set()).add(spec["description"].strip())
+    assert {column: d for column, d in descriptions.items() if len(d) > 1} == {}
+
+
+def test_the_dashboard_and_the_report_are_exposures_on_marts(manifest, models):
+    exposures = {node["name"]: node for node in manifest["exposures"].values()}
+    assert {"dropscore_dashboard", "weekly_report"} <= set(exposures)
+    for exposure in exposures.values():
+        parents = [manifest["nodes"][node]["name"] for node in exposure["depends_on"]["nodes"]]
+        assert parents and all(layer(models[name]) == "marts" for name in parents)

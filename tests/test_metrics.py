@@ -1,0 +1,229 @@
+"""Metrics on real generated warehouses: what dbt unit tests on hand-made rows cannot reach.
+
+The marts must agree with each other (the scorecard's numerators and denominators are counts of
+fct_order_lines; money shared out over lines adds up to the disputes' money), the verdicts must
+agree with the generator's truth in the clear cases, and a metric whose inputs are missing from
+the exports must be NULL, never 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import duckdb
+import pytest
+
+from dropscore.config import Settings
+from dropscore.pipeline import run
+
+
+def query(settings, sql: str, parameters=()) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, list(parameters)).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def verdicts(built_settings, sample_exports) -> dict[str, tuple[str, str, int]]:
+    """supplier_id -> (true band, verdict, mature lines)."""
+    with sample_exports.truth.open() as truth_file:
+        band = {row["supplier_id"]: row["band"] for row in csv.DictReader(truth_file)}
+    rows = query(
+        built_settings,
+        "select supplier_id, verdict, mature_lines from marts.fct_supplier_scorecard",
+    )
+    return {supplier: (band[supplier], verdict, lines) for supplier, verdict, lines in rows}
+
+
+def test_every_supplier_marked_avoid_is_truly_bad(verdicts):
+    avoided = {
+        supplier: band for supplier, (band, verdict, _) in verdicts.items() if verdict == "avoid"
+    }
+    assert avoided and set(avoided.values()) == {"bad"}
+
+
+def test_no_truly_bad_supplier_is_marked_good_and_no_good_one_is_bad(verdicts):
+    assert {band for band, verdict, _ in verdicts.values() if verdict == "good"} == {"fine"}
+
+
+def test_bad_suppliers_with_50_mature_lines_are_marked_avoid(verdicts):
+    large_bad = [
+        verdict for band, verdict, lines in verdicts.values() if band == "bad" and lines >= 50
+    ]
+    assert large_bad and set(large_bad) == {"avoid"}
+
+
+def test_suppliers_below_the_minimum_get_no_verdict(verdicts):
+    assert {verdict for _, verdict, lines in verdicts.values() if lines < 20} == {
+        "insufficient_data"
+    }
+
+
+def test_scorecard_numerators_and_denominators_reconcile_with_order_lines(built_settings):
+    mismatches = query(
+        built_settings,
+        """
+        with recounted as (
+            select
+                supplier_id,
+                count(*) as lines,
+                count(*) filter (where is_mature) as mature_lines,
+                count(*) filter (where is_mature and is_shipped) as mature_shipped_lines,
+                count(*) filter (where is_mature and is_shipped and has_defect_dispute)
+                    as defect_lines,
+                count(*) filter (where is_mature and is_shipped and has_delivery_failure_dispute)
+                    as not_received_lines,
+                count(*) filter (where is_mature and has_dispute) as disputed_lines,
+                count(*) filter (where is_mature and is_seller_cancelled) as seller_cancelled_lines,
+                sum(line_amount) as spend_amount,
+                sum(loss_amount) as loss_amount,
+            from marts.fct_order_lines
+            where is_in_analysis_window
+            group by supplier_id
+        )
+        select supplier_id
+        from marts.fct_supplier_scorecard as scorecard
+        inner join recounted using (supplier_id)
+        where scorecard.lines <> recounted.lines
+            or scorecard.mature_lines <> recounted.mature_lines
+            or scorecard.mature_shipped_lines <> recounted.mature_shipped_lines
+            or scorecard.defect_lines <> recounted.defect_lines
+            or scorecard.not_received_lines <> recounted.not_received_lines
+            or scorecard.disputed_lines <> recounted.disputed_lines
+            or scorecard.seller_cancelled_lines <> recounted.seller_cancelled_lines
+            or scorecard.spend_amount <> recounted.spend_amount
+            or scorecard.loss_amount <> recounted.loss_amount
+            or abs(scorecard.defect_ratio - recounted.defect_lines / recounted.mature_shipped_lines)
+                > 1e-12
+        """,
+    )
+    assert mismatches == []
+
+
+def test_mature_and_provisional_lines_add_up_to_all_lines(built_settings):
+    assert query(
+        built_settings,
+        """
+        select count(*) from marts.fct_supplier_scorecard
+        where mature_lines + provisional_lines <> lines
+            or mature_shipped_lines + provisional_shipped_lines > lines
+        """,
+    ) == [(0,)]
+
+
+def test_money_shared_out_over_lines_adds_up_to_the_disputes_money(built_settings):
+    [(lines_recovered, disputes_recovered, lines_loss, disputes_loss)] = query(
+        built_settings,
+        """
+        select
+            (select sum(recovered_amount) from marts.fct_order_lines),
+            (select sum(recovered_amount) from marts.fct_disputes where is_matched),
+            (select sum(loss_amount) from marts.fct_order_lines where first_dispute_id is not null),
+            (select sum(loss_amount) from marts.fct_disputes),
+        """,
+    )
+    assert lines_recovered == disputes_recovered
+    assert lines_loss == disputes_loss
+
+
+def test_money_is_decimal_in_every_mart(built_settings):
+    not_decimal = query(
+        built_settings,
+        """
+        select table_name || '.' || column_name || ' ' || data_type
+        from information_schema.columns
+        where table_schema = 'marts'
+            and (column_name like '%\\_amount' escape '\\' or column_name like '%\\_cost' escape '\\'
+                or column_name like '%per\\_100%' escape '\\' or column_name = 'unit_price')
+            and data_type not like 'DECIMAL%'
+        """,
+    )
+    assert not_decimal == []
+
+
+def test_weekly_alerts_follow_the_p_chart(built_settings):
+    weeks = query(
+        built_settings,
+        """
+        select week_shipped_lines, week_defect_lines, week_defect_ratio, defect_ratio_centre,
+            defect_ratio_upper_limit, is_defect_alert
+        from marts.fct_supplier_weeks
+        where week_shipped_lines > 0
+        """,
+    )
+    assert weeks
+    for shipped, defects, ratio, centre, upper, is_alert in weeks:
+        expected_upper = min(1.0, centre + 3 * math.sqrt(centre * (1 - centre) / shipped))
+        assert upper == pytest.approx(expected_upper, abs=1e-12)
+        assert is_alert == (ratio > upper and defects >= 3)
+
+
+def test_a_switch_saving_is_shown_only_where_the_test_supports_it(built_settings):
+    rows = query(
+        built_settings,
+        """
+        select is_switch_supported, switch_z_score, saving_per_100_orders, is_recommended,
+            product_suppliers
+        from marts.fct_product_suppliers
+        """,
+    )
+    assert any(supported for supported, *_ in rows)
+    for supported, z_score, saving, is_recommended, suppliers in rows:
+        assert (saving is not None) == supported
+        if supported:
+            assert z_score > 1.959963 and not is_recommended and suppliers >= 2
+
+
+@pytest.fixture(scope="module")
+def orders_only_settings(tmp_path_factory, sample_exports):
+    """A home built from the orders export alone, with its delivery promises blanked out."""
+    folder = tmp_path_factory.mktemp("orders_only")
+    with sample_exports.orders.open(newline="") as source:
+        rows = list(csv.DictReader(source))
+    for row in rows:
+        row["promised_delivery_days"] = ""
+    orders = folder / "orders.csv"
+    with orders.open("w", newline="") as target:
+        writer = csv.DictWriter(target, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    settings = Settings(home=folder / "home")
+    run(settings, [orders])
+    return settings
+
+
+def test_metrics_without_their_inputs_are_null_not_zero(orders_only_settings):
+    rows = query(
+        orders_only_settings,
+        """
+        select verdict, verdict_reason, defect_ratio, not_received_rate, dispute_rate,
+            late_delivery_rate, late_shipment_rate, loss_amount, mature_lines
+        from marts.fct_supplier_scorecard
+        where mature_lines >= 20
+        """,
+    )
+    assert rows
+    for (
+        verdict,
+        reason,
+        defect,
+        not_received,
+        dispute,
+        late_delivery,
+        late_shipment,
+        loss,
+        _,
+    ) in rows:
+        assert verdict == "insufficient_data"
+        assert reason == "no disputes in your data: defect ratio and not-received rate unknown"
+        assert (defect, not_received, dispute, late_delivery, loss) == (
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+        assert late_shipment is not None  # ship dates and handling promises are still there
