@@ -1,0 +1,895 @@
+"""The dashboard, page by page, with Streamlit's AppTest on real warehouses built from generated
+exports: what each page shows, its filters, the drill-down to a supplier, the SQL sandbox, the
+empty and partial warehouse states, and names from a stranger's store shown as text."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboards import queries, ui
+from dropscore.config import PROJECT_DIR, Settings
+from dropscore.pipeline import build, run
+from dropscore.safe_csv import dataframe_csv
+from ingest.generate import generate
+
+APP = PROJECT_DIR / "dashboards" / "app.py"
+PAGES = {
+    "overview": "app_pages/overview.py",
+    "suppliers": "app_pages/suppliers.py",
+    "supplier": "app_pages/supplier.py",
+    "products": "app_pages/products.py",
+    "deadlines": "app_pages/deadlines.py",
+    "sql": "app_pages/sql.py",
+    "health": "app_pages/health.py",
+}
+TITLES = {
+    "overview": "Overview",
+    "suppliers": "Suppliers",
+    "supplier": "Supplier",
+    "products": "Products",
+    "deadlines": "Deadlines",
+    "sql": "SQL",
+    "health": "Data health",
+}
+HOSTILE_NAME = "<img src=x onerror=alert(1)>"
+FORMULA_NAME = '=HYPERLINK("http://example.com/x","click")'
+
+
+def published(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def open_page(
+    home: Path, page: str, monkeypatch, query: dict[str, str] | None = None, **state
+) -> AppTest:
+    """The app on `page`, run once, with `state` preset in the session (e.g. window="4w")."""
+    monkeypatch.setenv("DROPSCORE_HOME", str(home))
+    app = AppTest.from_file(str(APP), default_timeout=60)
+    for key, value in state.items():
+        app.session_state[key] = value
+    app.run()
+    if page != "overview":
+        app.switch_page(PAGES[page])
+    if query:
+        app.query_params.update(query)
+    app.run()
+    assert not app.exception, [exception.value for exception in app.exception]
+    return app
+
+
+def frame_with(app: AppTest, *columns: str):
+    """The first table on the page with all of `columns` (a table without selection carries no
+    key AppTest can find it by)."""
+    for frame in app.dataframe:
+        if set(columns) <= set(frame.value.columns):
+            return frame.value
+    raise AssertionError(f"no table with columns {columns}")
+
+
+def texts(app: AppTest) -> list[str]:
+    return [element.value for element in app.text]
+
+
+def captions(app: AppTest) -> str:
+    return "\n".join(caption.value for caption in app.caption)
+
+
+def metric(app: AppTest, label: str) -> str:
+    values = [m.value for m in app.metric if m.label == label]
+    assert values, f"no metric {label!r} in {[m.label for m in app.metric]}"
+    return values[0]
+
+
+def rename_supplier(orders_csv: Path, names: dict[str, str]) -> None:
+    """Give suppliers new names in a generated orders.csv, quoting as CSV needs."""
+    with open(orders_csv, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    column = rows[0].index("supplier_name")
+    supplier = rows[0].index("supplier_id")
+    for row in rows[1:]:
+        row[column] = names.get(row[supplier], row[column])
+    with open(orders_csv, "w", newline="", encoding="utf-8") as file:
+        csv.writer(file, lineterminator="\n").writerows(rows)
+
+
+def worst_suppliers(truth_csv: Path, count: int) -> list[str]:
+    """The suppliers the generator made worst: bound for `avoid` with enough lines."""
+    with open(truth_csv, newline="") as file:
+        truth = list(csv.DictReader(file))
+    bad = [row for row in truth if row["band"] == "bad"]
+    bad.sort(key=lambda row: -float(row["defect_probability"]))
+    return [row["supplier_id"] for row in bad[:count]]
+
+
+@pytest.fixture(scope="module")
+def hostile_settings(tmp_path_factory) -> Settings:
+    """A warehouse where two suppliers are named by an attacker: one with HTML, one with a
+    spreadsheet formula."""
+    exports = generate(tmp_path_factory.mktemp("hostile-exports"), orders=1_500, seed=5)
+    html_supplier, formula_supplier = worst_suppliers(exports.truth, 2)
+    rename_supplier(exports.orders, {html_supplier: HOSTILE_NAME, formula_supplier: FORMULA_NAME})
+    settings = Settings(home=tmp_path_factory.mktemp("hostile-home"))
+    run(settings, [exports.orders, exports.disputes])
+    return settings
+
+
+def copy_home(source: Settings, target: Path) -> Settings:
+    target.mkdir(parents=True)
+    shutil.copyfile(source.warehouse_path, target / "warehouse.duckdb")
+    return Settings(home=target)
+
+
+# --- every page ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_renders_its_title_without_an_exception(built_settings, monkeypatch, page):
+    app = open_page(built_settings.home, page, monkeypatch)
+    assert app.title[0].value == TITLES[page]
+    assert not app.error
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_every_page_explains_how_to_load_data_when_nothing_is_published(
+    settings, monkeypatch, page
+):
+    app = open_page(settings.home, page, monkeypatch)
+    assert app.title[0].value == TITLES[page]
+    assert "dropscore run" in app.info[0].value
+    assert not app.dataframe
+    assert not app.error
+
+
+@pytest.fixture(scope="module")
+def empty_settings(tmp_path_factory) -> Settings:
+    """A home where a build ran before any file was loaded: published, but no order lines."""
+    settings = Settings(home=tmp_path_factory.mktemp("empty-home"))
+    build(settings)
+    return settings
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_published_warehouse_without_order_lines_says_how_to_load_data(
+    empty_settings, monkeypatch, page
+):
+    app = open_page(empty_settings.home, page, monkeypatch)
+    assert app.title[0].value == TITLES[page]
+    assert not app.error
+    if page in ("sql", "health"):  # still useful: what was loaded, what the tables hold
+        assert not app.info
+    else:
+        assert app.info[0].value.startswith("The published warehouse has no order lines yet.")
+        assert "dropscore run" in app.info[0].value
+        assert not app.dataframe
+
+
+def test_every_widget_has_an_explicit_key(built_settings, monkeypatch):
+    for page in PAGES:
+        query = {"supplier": first_avoid(built_settings)} if page == "supplier" else None
+        app = open_page(built_settings.home, page, monkeypatch, query)
+        widgets = [
+            *app.selectbox,
+            *app.multiselect,
+            *app.pills,
+            *app.text_input,
+            *app.text_area,
+            *app.number_input,
+            *app.button,
+            *app.get("download_button"),
+        ]
+        for widget in widgets:
+            # Streamlit makes an id from a user key as "$$ID-<hash>-<key>"; without a key there
+            # is no user part.
+            assert widget.key, f"{page}: widget {widget.label!r} has no key"
+
+
+WIDGETS = {
+    "altair_chart",
+    "button",
+    "checkbox",
+    "data_editor",
+    "dataframe",
+    "date_input",
+    "download_button",
+    "form",
+    "form_submit_button",
+    "multiselect",
+    "number_input",
+    "pills",
+    "radio",
+    "segmented_control",
+    "selectbox",
+    "slider",
+    "tabs",
+    "text_area",
+    "text_input",
+    "toggle",
+}
+
+
+def test_every_widget_call_in_the_dashboard_code_passes_a_key():
+    """Also the widgets no test happens to render (an error branch, a rare state)."""
+    missing = []
+    for path in sorted((PROJECT_DIR / "dashboards").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in WIDGETS
+                and not any(keyword.arg == "key" for keyword in node.keywords)
+            ):
+                missing.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno} {node.func.attr}")
+    assert missing == []
+
+
+# --- overview --------------------------------------------------------------------------------
+
+
+def test_overview_headline_figures_match_the_warehouse(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "overview", monkeypatch)
+    lines, loss, recovered = published(
+        built_settings,
+        """
+        select count(*), sum(loss_amount), sum(recovered_amount)
+        from marts.fct_order_lines where is_in_analysis_window
+        """,
+    )[0]
+    verdicts = dict(
+        published(
+            built_settings, "select verdict, count(*) from marts.fct_supplier_scorecard group by 1"
+        )
+    )
+    assert metric(app, "Order lines") == f"{lines:,}"
+    assert metric(app, "Money lost") == f"{loss:,.0f}"
+    assert metric(app, "Recovered") == f"{recovered:,.0f}"
+    helps = {m.label: m.help for m in app.metric}
+    assert f"Exactly {loss:,.2f} USD" in helps["Money lost"]
+    assert f"Exactly {recovered:,.2f} USD" in helps["Recovered"]
+    assert metric(app, "Suppliers: avoid") == f"{verdicts.get('avoid', 0):,}"
+    assert metric(app, "Defect ratio").endswith(" %")
+    assert metric(app, "Refund rate").endswith(" %")
+    assert len(app.get("vega_lite_chart")) == 3
+
+
+def test_overview_lists_the_five_costliest_suppliers_to_avoid(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "overview", monkeypatch)
+    expected = published(
+        built_settings,
+        """
+        select supplier_id from marts.fct_supplier_scorecard
+        where verdict = 'avoid' order by loss_amount desc, supplier_id limit 5
+        """,
+    )
+    costliest = app.dataframe[0].value
+    assert list(costliest["supplier_id"]) == [supplier for (supplier,) in expected]
+    assert costliest["loss_amount"].is_monotonic_decreasing
+
+
+def test_overview_new_alerts_come_from_the_newest_weeks(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "overview", monkeypatch)
+    expected = published(
+        built_settings,
+        """
+        select count(*) from marts.fct_supplier_weeks
+        where is_alert
+            and ordered_week > (select max(ordered_week) from marts.fct_supplier_weeks) - 28
+        """,
+    )[0][0]
+    if expected:
+        assert len(app.dataframe[1].value) == expected
+    else:
+        assert any("No supplier had a week" in s.value for s in app.success)
+
+
+def test_a_narrower_window_counts_fewer_lines(built_settings, monkeypatch):
+    everything = open_page(built_settings.home, "overview", monkeypatch)
+    recent = open_page(built_settings.home, "overview", monkeypatch, window="4w")
+    as_of = queries_as_of(built_settings)
+    start = as_of.fromordinal(as_of.toordinal() - as_of.weekday() - 21)
+    lines = published(
+        built_settings,
+        "select count(*) from marts.fct_order_lines where is_in_analysis_window "
+        "and ordered_date >= ?",
+        [start],
+    )[0][0]
+    assert metric(recent, "Order lines") == f"{lines:,}"
+    assert int(metric(recent, "Order lines").replace(",", "")) < int(
+        metric(everything, "Order lines").replace(",", "")
+    )
+    assert "Last 4 weeks" in captions(recent)
+
+
+def queries_as_of(settings: Settings):
+    return published(settings, "select cast(max(as_of_at) as date) from marts.fct_order_lines")[0][
+        0
+    ]
+
+
+# --- suppliers -------------------------------------------------------------------------------
+
+
+def first_avoid(settings: Settings) -> str:
+    return published(
+        settings,
+        "select supplier_id from marts.fct_supplier_scorecard where verdict = 'avoid' "
+        "order by risk_rank limit 1",
+    )[0][0]
+
+
+def test_suppliers_lists_every_supplier_worst_first(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    table = app.dataframe[0].value
+    expected = published(
+        built_settings, "select supplier_id from marts.fct_supplier_scorecard order by risk_rank"
+    )
+    assert list(table["supplier_id"]) == [supplier for (supplier,) in expected]
+    assert table["verdict"].iloc[0] == "avoid"
+    order = [queries.VERDICT_ORDER.index(verdict) for verdict in table["verdict"]]
+    assert order == sorted(order)
+
+
+def test_suppliers_filters_by_verdict(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    app.pills(key="suppliers_verdicts").set_value(["avoid", "watch"]).run()
+    table = app.dataframe[0].value
+    expected = published(
+        built_settings,
+        "select count(*) from marts.fct_supplier_scorecard where verdict in ('avoid', 'watch')",
+    )[0][0]
+    assert len(table) == expected
+    assert set(table["verdict"]) == {"avoid", "watch"}
+
+
+def test_suppliers_filters_by_minimum_lines(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    app.number_input(key="suppliers_min_lines").set_value(100).run()
+    table = app.dataframe[0].value
+    expected = published(
+        built_settings, "select count(*) from marts.fct_supplier_scorecard where lines >= 100"
+    )[0][0]
+    assert expected > 0
+    assert len(table) == expected
+    assert (table["window_lines"] >= 100).all()
+
+
+def test_suppliers_searches_names_case_insensitively(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    word = published(
+        built_settings, "select supplier_name from marts.fct_supplier_scorecard limit 1"
+    )[0][0].split()[0]
+    app.text_input(key="suppliers_search").input(word.upper()).run()
+    table = app.dataframe[0].value
+    assert len(table) >= 1
+    assert all(word.lower() in name.lower() for name in table["supplier_name"])
+
+
+def test_suppliers_search_with_no_match_says_so(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    app.text_input(key="suppliers_search").input("no such store %_").run()
+    assert not app.exception
+    assert not app.dataframe
+    assert app.info[0].value == "No supplier matches these filters."
+
+
+@pytest.mark.parametrize(
+    ("sort", "column", "descending"),
+    [
+        ("loss", "window_loss_amount", True),
+        ("defect_ratio", "defect_ratio", True),
+        ("lines", "window_lines", True),
+    ],
+)
+def test_suppliers_sorts(built_settings, monkeypatch, sort, column, descending):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    app.selectbox(key="suppliers_sort").set_value(sort).run()
+    values = app.dataframe[0].value[column].dropna()
+    assert values.is_monotonic_decreasing if descending else values.is_monotonic_increasing
+
+
+def test_suppliers_window_lists_suppliers_with_lines_in_it(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch, window="4w")
+    table = app.dataframe[0].value
+    everyone = published(built_settings, "select count(*) from marts.fct_supplier_scorecard")[0][0]
+    assert 0 < len(table) <= everyone
+    assert (table["window_lines"] > 0).all()
+    totals = published(
+        built_settings,
+        """
+        select sum(week_lines) from marts.fct_supplier_weeks
+        where ordered_week >= (select max(ordered_week) from marts.fct_supplier_weeks) - 21
+        """,
+    )[0][0]
+    assert table["window_lines"].sum() == totals
+
+
+def test_suppliers_csv_neutralises_formulas(hostile_settings, monkeypatch):
+    monkeypatch.setenv("DROPSCORE_HOME", str(hostile_settings.home))
+    frame = queries.scorecard(None, search="hyperlink")
+    assert list(frame["supplier_name"]) == [FORMULA_NAME]
+    text = dataframe_csv(frame)
+    assert "'=HYPERLINK(" in text
+    assert ",=HYPERLINK(" not in text and "\n=HYPERLINK(" not in text
+
+
+def test_suppliers_page_offers_the_csv_download(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    assert [button.label for button in app.get("download_button")] == ["Download CSV"]
+
+
+# --- one supplier ----------------------------------------------------------------------------
+
+
+def test_supplier_detail_opens_from_the_query_parameter(built_settings, monkeypatch):
+    supplier = first_avoid(built_settings)
+    name, reason, mature = published(
+        built_settings,
+        "select supplier_name, verdict_reason, mature_lines "
+        "from marts.fct_supplier_scorecard where supplier_id = ?",
+        [supplier],
+    )[0]
+    app = open_page(built_settings.home, "supplier", monkeypatch, {"supplier": supplier})
+    assert app.selectbox(key="supplier").value == supplier
+    assert f"{name}  —  store id {supplier}" in texts(app)
+    assert reason in texts(app)
+    assert metric(app, "Verdict") == "Avoid"
+    assert metric(app, "Mature lines") == f"{mature:,}"
+    assert app.query_params["supplier"] == supplier
+
+
+def test_supplier_detail_shows_weekly_limits_reasons_products_and_disputes(
+    built_settings, monkeypatch
+):
+    supplier = first_avoid(built_settings)
+    app = open_page(built_settings.home, "supplier", monkeypatch, {"supplier": supplier})
+    weekly, reasons, products, disputes = app.tabs
+    assert [tab.label for tab in app.tabs] == ["Weekly", "Reasons", "Products", "Disputes"]
+    assert len(weekly.get("vega_lite_chart")) == 2  # defect ratio, not received
+    reason_rows = reasons.get("dataframe")[0].value
+    expected = published(
+        built_settings,
+        "select category, count(*) from marts.fct_disputes "
+        "where supplier_id = ? and is_counted group by 1 order by 2 desc, 1",
+        [supplier],
+    )
+    assert list(zip(reason_rows["category"], reason_rows["disputes"], strict=True)) == expected
+    product_rows = products.get("dataframe")[0].value
+    assert len(product_rows) == min(
+        queries.TABLE_ROWS,
+        published(
+            built_settings,
+            "select count(*) from marts.fct_product_suppliers where supplier_id = ?",
+            [supplier],
+        )[0][0],
+    )
+    dispute_rows = disputes.get("dataframe")[0].value
+    assert dispute_rows["opened_at"].is_monotonic_decreasing
+    assert len(dispute_rows) == min(
+        queries.TABLE_ROWS,
+        published(
+            built_settings,
+            "select count(*) from marts.fct_disputes where supplier_id = ?",
+            [supplier],
+        )[0][0],
+    )
+
+
+def test_supplier_picker_changes_the_url(built_settings, monkeypatch):
+    first, second = (
+        row[0]
+        for row in published(
+            built_settings,
+            "select supplier_id from marts.fct_supplier_scorecard order by supplier_id limit 2",
+        )
+    )
+    app = open_page(built_settings.home, "supplier", monkeypatch, {"supplier": first})
+    app.selectbox(key="supplier").set_value(second).run()
+    assert not app.exception
+    assert app.query_params["supplier"] == second
+    assert any(text.endswith(f"store id {second}") for text in texts(app))
+
+
+def test_supplier_detail_for_an_unknown_id_says_so(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "supplier", monkeypatch, {"supplier": "no-such-store"})
+    assert app.warning[0].value == "There is no supplier with that store id in this warehouse."
+    assert app.selectbox(key="supplier").value is None
+
+
+def test_selecting_a_supplier_row_opens_its_page(built_settings, monkeypatch):
+    """A row click sets the dataframe's selection state; the page then switches with the id in
+    the URL. AppTest cannot click a canvas row, so the selection is set as the browser would."""
+    app = open_page(built_settings.home, "suppliers", monkeypatch)
+    app.selectbox(key="window").set_value("26w").run()
+    table = app.dataframe[0].value
+    app.session_state["suppliers_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Supplier"
+    assert app.selectbox(key="supplier").value == table["supplier_id"].iloc[0]
+    assert app.query_params["supplier"] == table["supplier_id"].iloc[0]
+    assert app.selectbox(key="window").value == "26w"  # the window survives the drill-down
+
+
+# --- products and deadlines ------------------------------------------------------------------
+
+
+def test_products_lists_the_supported_switches_biggest_saving_first(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "products", monkeypatch)
+    expected = published(
+        built_settings,
+        "select count(*) from marts.fct_product_suppliers where is_switch_supported",
+    )[0][0]
+    if expected == 0:
+        assert app.success
+        return
+    switches = app.dataframe[0].value
+    assert len(switches) == min(expected, queries.TABLE_ROWS)
+    assert (switches["recommended_supplier_id"] != switches["supplier_id"]).all()
+    assert switches["recommended_supplier_name"].notna().all()
+    volume = switches["saving_per_100_orders"] * switches["lines"]
+    assert volume.is_monotonic_decreasing
+
+
+def test_products_with_several_suppliers_are_listed(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "products", monkeypatch)
+    expected = published(
+        built_settings,
+        """
+        select count(*) from (
+            select product_id from marts.fct_product_suppliers
+            group by 1 having count(distinct supplier_id) > 1
+        )
+        """,
+    )[0][0]
+    products = app.dataframe[-1].value
+    assert len(products) == min(expected, queries.TABLE_ROWS)
+    assert (products["suppliers"] > 1).all()
+
+
+def test_deadlines_lists_the_most_urgent_first(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "deadlines", monkeypatch)
+    expected = published(built_settings, "select count(*) from marts.fct_dispute_deadlines")[0][0]
+    if expected == 0:
+        assert app.success
+        return
+    rows = app.dataframe[0].value
+    assert len(rows) == min(expected, queries.TABLE_ROWS)
+    assert rows["deadline_at"].is_monotonic_increasing
+    assert rows["action"].notna().all()
+
+
+def test_deadlines_filter_by_kind(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "deadlines", monkeypatch)
+    app.multiselect(key="deadlines_kinds").set_value(["escalate_dispute"]).run()
+    assert not app.exception
+    expected = published(
+        built_settings,
+        "select count(*) from marts.fct_dispute_deadlines where deadline_kind = 'escalate_dispute'",
+    )[0][0]
+    if expected:
+        assert set(app.dataframe[0].value["deadline_kind"]) == {"escalate_dispute"}
+    else:
+        assert app.success
+
+
+# --- SQL -------------------------------------------------------------------------------------
+
+
+def run_sql(app: AppTest, sql: str, max_rows: int | None = None) -> AppTest:
+    app.text_area(key="sql_text").input(sql)
+    if max_rows is not None:
+        app.number_input(key="sql_max_rows").set_value(max_rows)
+    app.button(key="sql_run").click().run()
+    assert not app.exception
+    return app
+
+
+def test_sql_runs_a_read_query_and_offers_its_csv(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    run_sql(
+        app, "select verdict, count(*) as suppliers from marts.fct_supplier_scorecard group by 1"
+    )
+    result = frame_with(app, "verdict", "suppliers")
+    expected = dict(
+        published(
+            built_settings, "select verdict, count(*) from marts.fct_supplier_scorecard group by 1"
+        )
+    )
+    assert dict(zip(result["verdict"], result["suppliers"], strict=True)) == expected
+    assert "download_button" in [element.type for element in app.get("download_button")]
+
+
+def test_sql_caps_the_rows_and_says_so(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    run_sql(app, "select * from marts.fct_order_lines", max_rows=25)
+    assert len(frame_with(app, "order_line_id", "supplier_id")) == 25
+    assert "capped at 25" in captions(app)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "delete from marts.fct_supplier_scorecard",
+            "refused: the warehouse is read-only (DELETE)",
+        ),
+        (
+            "create table marts.mine as select 1",
+            "refused: the warehouse is read-only (CREATE)",
+        ),
+        (
+            "select * from read_csv('/etc/passwd')",
+            "refused: queries may not read or write files (/etc/passwd)",
+        ),
+        (
+            "copy marts.fct_supplier_scorecard to '/tmp/out.csv'",
+            "refused: queries may not read or write files (COPY)",
+        ),
+    ],
+)
+def test_sql_refuses_writes_and_file_access_in_one_error_line(
+    built_settings, monkeypatch, sql, message
+):
+    before = built_settings.warehouse_path.stat().st_mtime_ns
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    run_sql(app, sql)
+    assert [error.value for error in app.error] == [ui.escape_markdown(message)]
+    assert len(app.dataframe) == 1  # the schema browser's, and no result
+    assert built_settings.warehouse_path.stat().st_mtime_ns == before
+
+
+def test_sql_reports_a_broken_query(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    run_sql(app, "select no_such_column from marts.fct_supplier_scorecard")
+    assert app.error[0].value.startswith(ui.escape_markdown("query failed: "))
+
+
+def test_sql_schema_browser_shows_columns_and_descriptions(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    assert app.selectbox(key="sql_table").options[0].startswith("marts.")
+    app.selectbox(key="sql_table").set_value("marts.fct_supplier_scorecard").run()
+    columns = frame_with(app, "column_name", "description")
+    described = dict(zip(columns["column_name"], columns["description"], strict=True))
+    assert "verdict" in described
+    comment = published(
+        built_settings,
+        "select comment from duckdb_columns() where schema_name = 'marts' "
+        "and table_name = 'fct_supplier_scorecard' and column_name = 'defect_ratio'",
+    )[0][0]
+    assert comment and described["defect_ratio"] == comment
+    assert any(text.startswith("One row per supplier") for text in texts(app))
+
+
+# --- data health -----------------------------------------------------------------------------
+
+
+def test_health_shows_loads_freshness_builds_and_the_warehouse(built_settings, monkeypatch):
+    app = open_page(built_settings.home, "health", monkeypatch)
+    loads = frame_with(app, "file_name", "outcome")
+    assert set(loads["file_name"]) == {"orders.csv", "disputes.csv"}
+    assert (loads["outcome"] == "loaded").all()
+    freshness = frame_with(app, "format", "last_loaded_at")
+    assert set(freshness["format"]) == {"dropscore-orders", "dropscore-disputes"}
+    builds = frame_with(app, "nodes", "finished_at")
+    assert len(builds) == published(built_settings, "select count(*) from meta.builds")[0][0]
+    assert metric(app, "Built by dropscore") == "0.1.0"
+    version = queries.warehouse_version(built_settings.warehouse_path)
+    assert f"Reading {built_settings.warehouse_path} (version {version})" in texts(app)
+    newest = published(built_settings, "select max(ordered_at) from marts.fct_order_lines")[0][0]
+    assert metric(app, "Newest order") == f"{newest:%Y-%m-%d}"
+
+
+def test_health_shows_the_last_dbt_build(built_settings, tmp_path, monkeypatch):
+    app = open_page(built_settings.home, "health", monkeypatch)
+    assert app.success[0].value.startswith("Last dbt build: finished ")
+    assert " pass" in app.success[0].value
+
+    failed = copy_home(built_settings, tmp_path / "failed")
+    (failed.dbt_target_path).mkdir()
+    (failed.dbt_target_path / "run_results.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"generated_at": "2026-11-23T08:00:00Z"},
+                "elapsed_time": 12.5,
+                "results": [
+                    {"unique_id": "model.dropscore.fct_order_lines", "status": "success"},
+                    {
+                        "unique_id": "test.dropscore.not_null_fct_order_lines_supplier_id",
+                        "status": "fail",
+                        "message": "Got 3 results, configured to fail if != 0\nmore detail",
+                    },
+                ],
+            }
+        )
+    )
+    app = open_page(failed.home, "health", monkeypatch)
+    assert app.error[0].value.startswith("The last dbt build failed, so it published nothing")
+    assert "1 fail, 1 success" in app.error[0].value
+    problems = frame_with(app, "node", "status", "message")
+    assert list(problems.itertuples(index=False, name=None)) == [
+        (
+            "test.dropscore.not_null_fct_order_lines_supplier_id",
+            "fail",
+            "Got 3 results, configured to fail if != 0",
+        )
+    ]
+
+
+def test_health_shows_rejected_rows(built_settings, tmp_path, monkeypatch):
+    home = copy_home(built_settings, tmp_path / "rejects")
+    con = duckdb.connect(str(home.warehouse_path))
+    try:
+        con.execute(
+            """
+            insert into raw.loads values (
+                99, 'late.csv', '/exports/late.csv', 'abc', 'dropscore-orders', 'rejected',
+                0, 2, 'line 3, column quantity: expected a whole number of at least 1', now()
+            )
+            """
+        )
+        con.execute(
+            "insert into raw.rejects values (99, 3, 'quantity', 'expected a whole number'), "
+            "(99, 7, 'currency', 'expected a 3-letter ISO 4217 code')"
+        )
+    finally:
+        con.close()
+    app = open_page(home.home, "health", monkeypatch)
+    rejects = frame_with(app, "source_line", "reason")
+    assert list(zip(rejects["file_name"], rejects["source_line"], strict=True)) == [
+        ("late.csv", 3),
+        ("late.csv", 7),
+    ]
+    assert "2 rejected rows" in captions(app)
+    loads = frame_with(app, "file_name", "outcome")
+    assert loads["file_name"].iloc[0] == "late.csv"
+
+
+# --- partial and changing warehouses ---------------------------------------------------------
+
+
+def test_a_warehouse_without_the_newer_marts_shows_not_in_your_data(
+    built_settings, tmp_path, monkeypatch
+):
+    old = copy_home(built_settings, tmp_path / "old")
+    con = duckdb.connect(str(old.warehouse_path))
+    try:
+        for table in (
+            "fct_supplier_weeks",
+            "fct_product_suppliers",
+            "fct_dispute_deadlines",
+            "fct_disputes",
+        ):
+            con.execute(f"drop table marts.{table} cascade")
+        con.execute("alter table marts.fct_supplier_scorecard drop column verdict_reason")
+        con.execute("alter table marts.fct_supplier_scorecard drop column resend_cost")
+        con.execute("alter table marts.fct_supplier_scorecard drop column risk_rank")
+    finally:
+        con.close()
+    supplier = first_avoid_by_bounds(old)
+    for page in PAGES:
+        app = open_page(old.home, page, monkeypatch, {"supplier": supplier})
+        shown = "\n".join(
+            [
+                captions(app),
+                *texts(app),
+                *(i.value for i in app.info),
+                *(m.value for m in app.metric),
+            ]
+        )
+        if page in ("overview", "supplier", "products", "deadlines"):
+            assert ui.NOT_IN_DATA in shown, page
+    health = open_page(old.home, "health", monkeypatch)
+    missing = frame_with(health, "table", "column")
+    assert ("marts.fct_supplier_weeks", "(the whole table)") in set(
+        zip(missing["table"], missing["column"], strict=True)
+    )
+    assert ("marts.fct_supplier_scorecard", "verdict_reason") in set(
+        zip(missing["table"], missing["column"], strict=True)
+    )
+
+
+def test_metrics_the_exports_cannot_give_show_not_in_your_data(
+    built_settings, tmp_path, monkeypatch
+):
+    """As for a store that loaded orders but no disputes: every dispute-based count is NULL."""
+    home = copy_home(built_settings, tmp_path / "no-disputes")
+    con = duckdb.connect(str(home.warehouse_path))
+    try:
+        con.execute(
+            """
+            update marts.fct_supplier_scorecard set
+                defect_lines = null, not_received_lines = null, refunded_lines = null,
+                defect_ratio = null, defect_ratio_lower = null, defect_ratio_upper = null,
+                not_received_rate = null, not_received_rate_lower = null,
+                not_received_rate_upper = null, refund_rate = null, dispute_rate = null
+            """
+        )
+    finally:
+        con.close()
+    overview = open_page(home.home, "overview", monkeypatch)
+    for label in ("Defect ratio", "Refund rate"):
+        (tile,) = [m for m in overview.metric if m.label == label]
+        assert (tile.value, tile.delta) == ("—", ui.NOT_IN_DATA)
+    suppliers = open_page(home.home, "suppliers", monkeypatch)
+    assert "Not in your data: Defect ratio, low, high, Not received" in captions(suppliers)
+    assert "defect_ratio" in suppliers.dataframe[0].value  # still in the CSV, empty
+    supplier = open_page(
+        home.home, "supplier", monkeypatch, {"supplier": first_avoid(built_settings)}
+    )
+    (tile,) = [m for m in supplier.metric if m.label == "Defect ratio"]
+    assert tile.delta == ui.NOT_IN_DATA
+
+
+def first_avoid_by_bounds(settings: Settings) -> str:
+    return published(
+        settings,
+        "select supplier_id from marts.fct_supplier_scorecard where verdict = 'avoid' "
+        "order by supplier_id limit 1",
+    )[0][0]
+
+
+def test_a_new_publish_shows_on_the_next_interaction(built_settings, tmp_path, monkeypatch):
+    home = copy_home(built_settings, tmp_path / "live")
+    app = open_page(home.home, "suppliers", monkeypatch)
+    supplier = app.dataframe[0].value["supplier_id"].iloc[0]
+    # A run publishes a new file by an atomic rename, as dropscore.warehouse.publish does.
+    staged = tmp_path / "next.duckdb"
+    shutil.copyfile(home.warehouse_path, staged)
+    con = duckdb.connect(str(staged))
+    try:
+        con.execute(
+            "update marts.fct_supplier_scorecard set supplier_name = 'Renamed Store' "
+            "where supplier_id = ?",
+            [supplier],
+        )
+    finally:
+        con.close()
+    os.replace(staged, home.warehouse_path)
+    app.run()
+    assert not app.exception
+    assert app.dataframe[0].value["supplier_name"].iloc[0] == "Renamed Store"
+
+
+# --- names from strangers --------------------------------------------------------------------
+
+
+def test_a_hostile_supplier_name_is_only_ever_shown_as_text(hostile_settings, monkeypatch):
+    (supplier,) = published(
+        hostile_settings,
+        "select supplier_id from marts.fct_supplier_scorecard where supplier_name = ?",
+        [HOSTILE_NAME],
+    )[0]
+    for page in PAGES:
+        app = open_page(hostile_settings.home, page, monkeypatch, {"supplier": supplier})
+        markup = [
+            *app.markdown,
+            *app.caption,
+            *app.title,
+            *app.subheader,
+            *app.info,
+            *app.success,
+            *app.warning,
+            *app.error,
+        ]
+        assert not any(HOSTILE_NAME in element.value for element in markup), page
+        assert not any(HOSTILE_NAME in m.label or HOSTILE_NAME in m.value for m in app.metric)
+    app = open_page(hostile_settings.home, "supplier", monkeypatch, {"supplier": supplier})
+    assert f"{HOSTILE_NAME}  —  store id {supplier}" in texts(app)
+
+
+def test_escape_markdown_leaves_nothing_for_markdown_to_interpret():
+    assert ui.escape_markdown("a *b* <i>c</i>\n:red[d] $e$ [f](g)") == (
+        r"a \*b\* \<i\>c\</i\> \:red\[d\] \$e\$ \[f\]\(g\)"
+    )
