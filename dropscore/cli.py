@@ -15,7 +15,7 @@ from dropscore import __version__
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.warehouse import WarehouseError
 from ingest.errors import InputError
-from ingest.formats import FORMATS
+from ingest.formats import FORMATS, TEMPLATES
 
 
 def user_errors(command):
@@ -150,7 +150,36 @@ def ingest(paths: tuple[Path, ...], format_name, list_formats: bool, settings: S
 
     results = ingest_files(settings, paths, format_name, echo_progress)
     loaded = sum(result.rows for result in results)
-    click.echo(f"{loaded:,} rows loaded from {len(results)} file(s) into {settings.build_path}")
+    rejected = sum(result.rejected for result in results)
+    rejects = f", {rejected:,} rejected (see raw.rejects)" if rejected else ""
+    click.echo(
+        f"{loaded:,} rows loaded{rejects} from {len(results)} file(s) into {settings.build_path}"
+    )
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(sorted(TEMPLATES)))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the template to FILE (default: standard output).",
+)
+def template(kind: str, out: Path | None) -> None:
+    """Write an empty CSV template to fill in: a # line explaining each column, then the header.
+
+    \b
+    Example:
+        dropscore template disputes --out disputes.csv
+        dropscore template order-links > links.csv
+    """
+    from ingest.templates import template_text
+
+    text = template_text(TEMPLATES[kind])
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"{kind} template -> {out}", err=True)
 
 
 @cli.command()
@@ -194,7 +223,9 @@ def run(paths: tuple[Path, ...], format_name, dbt_vars: tuple[str, ...], setting
 
 def serve(settings: Settings, port: int, address: str) -> None:
     app = PROJECT_DIR / "dashboards" / "app.py"
-    environment = {**os.environ, "DROPSCORE_HOME": str(settings.home)}
+    # The app imports `dashboards` and `dropscore` from the project, wherever it is run from.
+    python_path = os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))
+    environment = {**os.environ, "DROPSCORE_HOME": str(settings.home), "PYTHONPATH": python_path}
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.port", str(port),
@@ -262,6 +293,9 @@ def write_weekly_report(settings: Settings) -> None:
         paths = write_report(settings.warehouse_path, settings.reports_path)
     except (ReportError, SqlError) as error:
         click.echo(f"no weekly report: {error}", err=True)
+        return
+    except OSError as error:  # the warehouse is published; only the report could not be written
+        click.echo(f"no weekly report: cannot write to {settings.reports_path}: {error}", err=True)
         return
     click.echo(f"report: {paths[0]}")
 

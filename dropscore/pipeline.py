@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
-from collections.abc import Callable, Iterable
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from dropscore import __version__
 from dropscore.config import PROJECT_DIR, Settings
+from dropscore.history import record_verdicts
 from dropscore.warehouse import WarehouseError, connect_build, publish, run_lock
 from ingest.formats import FORMATS
 from ingest.loader import LoadResult, ensure_raw_schema, load_files
@@ -39,7 +46,7 @@ def ingest(
     format_name: str | None = None,
     progress: Progress = _silent,
 ) -> list[LoadResult]:
-    with run_lock(settings):
+    with _writable_home(settings), run_lock(settings):
         return _ingest(settings, paths, format_name, progress)
 
 
@@ -47,10 +54,15 @@ def build(
     settings: Settings,
     dbt_vars: dict[str, object] | None = None,
     progress: Progress = _silent,
+    unit_tests: bool = False,
 ) -> BuildResult:
-    """Run `dbt build` on the build file, then publish it. A failed build publishes nothing."""
-    with run_lock(settings):
-        return _build(settings, dbt_vars or {}, progress)
+    """Run `dbt build` on the build file, then publish it. A failed build publishes nothing.
+
+    dbt's unit tests check the models' logic on fixed rows, not the user's data: they run in
+    the project's own tests (`unit_tests=True`), not in every user's weekly run.
+    """
+    with _writable_home(settings), run_lock(settings):
+        return _build(settings, dbt_vars or {}, progress, unit_tests)
 
 
 def run(
@@ -59,35 +71,105 @@ def run(
     format_name: str | None = None,
     dbt_vars: dict[str, object] | None = None,
     progress: Progress = _silent,
+    unit_tests: bool = False,
 ) -> BuildResult:
     """Ingest, build and publish under one lock: the weekly job."""
-    with run_lock(settings):
+    with _writable_home(settings), run_lock(settings):
         _ingest(settings, paths, format_name, progress)
-        return _build(settings, dbt_vars or {}, progress)
+        return _build(settings, dbt_vars or {}, progress, unit_tests)
+
+
+# What the operating system says when a home cannot take another byte, as DuckDB and dbt pass it on.
+_UNWRITABLE = re.compile(r"No space left on device|Disk quota exceeded|Read-only file system")
+
+
+def _unwritable(settings: Settings, error: BaseException) -> WarehouseError | None:
+    """One line for a home that cannot be written (disk full, read-only); None for anything else.
+
+    Looks down the chain of causes: a failed commit is often reported as the failed rollback
+    that followed it.
+    """
+    while error is not None:
+        found = _UNWRITABLE.search(str(error))
+        if found:
+            return WarehouseError(
+                f"cannot write to {settings.home}: {found[0]}; nothing was published"
+            )
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _writable_home(settings: Settings) -> Iterator[None]:
+    """A full disk or a read-only home is the user's to fix: one line, never a traceback."""
+    try:
+        yield
+    except WarehouseError:
+        raise
+    except (OSError, duckdb.Error) as error:
+        unwritable = _unwritable(settings, error)
+        if unwritable is None:
+            raise
+        raise unwritable from None
+
+
+def customer_key_salt(settings: Settings) -> str:
+    """The home's secret salt for customer keys, made on first use.
+
+    It lives beside the warehouse, never in it: a published warehouse alone cannot be used to
+    test guessed emails against its customer keys.
+    """
+    path = settings.home / "customer-key.salt"
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        # Written whole under another name, then linked into place: a run killed halfway must
+        # not leave an empty salt, which every later run would use (unsalted customer keys).
+        draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+                file.flush()
+                os.fsync(file.fileno())
+            with contextlib.suppress(FileExistsError):  # another run made it first: use theirs
+                os.link(draft, path)
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 def _ingest(settings, paths, format_name, progress) -> list[LoadResult]:
     def report(result: LoadResult) -> None:
         if result.outcome == "unchanged":
             progress(f"{result.path}: already loaded, unchanged")
-        else:
-            progress(f"{result.path}: {result.rows:,} rows loaded as {result.format}")
+            return
+        rejected = f", {result.rejected:,} rejected (see raw.rejects)" if result.rejected else ""
+        progress(f"{result.path}: {result.rows:,} rows loaded as {result.format}{rejected}")
 
     con = connect_build(settings)
     try:
-        return load_files(con, paths, FORMATS[format_name] if format_name else None, report)
+        return load_files(
+            con,
+            paths,
+            FORMATS[format_name] if format_name else None,
+            report,
+            salt=customer_key_salt(settings),
+            progress=progress,
+        )
     finally:
         con.close()
 
 
-def _build(settings: Settings, dbt_vars: dict[str, object], progress: Progress) -> BuildResult:
+def _build(
+    settings: Settings, dbt_vars: dict[str, object], progress: Progress, unit_tests: bool
+) -> BuildResult:
     started = datetime.now(UTC)
     con = connect_build(settings)  # creates the file and its raw tables on a first build
     try:
         ensure_raw_schema(con)
     finally:
         con.close()
-    nodes = _dbt_build(settings, dbt_vars, progress)
+    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests)
     _record_build(settings, started, nodes, dbt_vars)
     progress(f"publishing {settings.warehouse_path}")
     warehouse = publish(settings)
@@ -95,7 +177,9 @@ def _build(settings: Settings, dbt_vars: dict[str, object], progress: Progress) 
     return BuildResult(nodes=nodes, elapsed_seconds=elapsed, warehouse=warehouse)
 
 
-def _dbt_build(settings: Settings, dbt_vars: dict[str, object], progress: Progress) -> int:
+def _dbt_build(
+    settings: Settings, dbt_vars: dict[str, object], progress: Progress, unit_tests: bool
+) -> int:
     from dbt.cli.main import dbtRunner  # imported late: it takes a second to import
 
     finished = []
@@ -115,13 +199,23 @@ def _dbt_build(settings: Settings, dbt_vars: dict[str, object], progress: Progre
         "--target-path", str(settings.dbt_target_path),
         "--log-path", str(settings.home / "logs"),
         "--vars", json.dumps(dbt_vars),
-        "--quiet",
+        # Nothing on the console: a failure comes back as one line, dbt's own words go to the log.
+        "--log-level", "none",
+        "--log-level-file", "debug",
     ]  # fmt: skip
+    if not unit_tests:
+        arguments += ["--exclude-resource-type", "unit_test"]
+    # On a full disk the log file fails too; logging would print a traceback per lost line.
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         result = dbtRunner(callbacks=[on_event]).invoke(arguments)
     finally:
+        logging.raiseExceptions = raise_exceptions
         _release_dbt_database()
     if not result.success:
+        unwritable = _unwritable(settings, Exception(_all_failures(result)))
+        if unwritable is not None:
+            raise BuildFailed(str(unwritable))
         raise BuildFailed(_first_failure(result))
     return len(finished)
 
@@ -138,6 +232,14 @@ def _release_dbt_database() -> None:
     if environment is not None:
         environment.close()
     DuckDBConnectionManager.close_all_connections()
+
+
+def _all_failures(result) -> str:
+    messages = [str(result.exception)] if result.exception is not None else []
+    for node in getattr(result.result, "results", None) or []:
+        if str(node.status) in ("error", "fail"):
+            messages.append(node.message or "")
+    return "\n".join(messages)
 
 
 def _first_failure(result) -> str:
@@ -167,6 +269,7 @@ def _record_build(settings: Settings, started: datetime, nodes: int, dbt_vars: d
             "insert into meta.builds values (?, now(), ?, ?, ?)",
             [started, nodes, json.dumps(dbt_vars), __version__],
         )
+        record_verdicts(con)
         con.execute("checkpoint")
     finally:
         con.close()

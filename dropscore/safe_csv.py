@@ -15,14 +15,19 @@ from collections.abc import Iterable, Sequence
 
 import pandas
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
 def neutralise_cell(value: object) -> object:
-    """The value, with an apostrophe in front when it is text a spreadsheet would run."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """The value, with an apostrophe in front when it is text a spreadsheet would run.
+
+    Line breaks inside text become plain newlines: the csv module quotes a cell holding one,
+    but not a bare carriage return, where a spreadsheet would start a new row mid-cell.
+    """
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
 
 
 def write_csv(file: io.TextIOBase, columns: Sequence[str], rows: Iterable[Sequence]) -> None:

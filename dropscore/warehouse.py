@@ -46,9 +46,20 @@ def run_lock(settings: Settings) -> Iterator[None]:
                 f"another dropscore run is using {settings.home}; try again when it has finished"
             ) from None
         try:
+            _remove_unfinished_copies(settings)
             yield
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _remove_unfinished_copies(settings: Settings) -> None:
+    """Delete the half-written copies a run killed while publishing leaves behind.
+
+    Only a run holding the lock publishes, so once we hold it every copy is a dead run's. Left
+    alone, each would keep a warehouse's worth of disk.
+    """
+    for copy in settings.home.glob(".warehouse.*.tmp"):
+        copy.unlink(missing_ok=True)
 
 
 def publish(settings: Settings) -> Path:

@@ -1,44 +1,23 @@
-"""The input formats dropscore reads: their columns, what each column must hold, their raw table.
+"""The input formats dropscore reads: their cells, what each must hold, their raw tables.
 
-A format is data, not code: the loader validates and casts any delimited format from this
-description, so a new export format is one more entry here.
+A format is data, not code (ingest/spec.py says how one is described): the loader validates,
+casts and appends any format from its description. dropscore's own formats and order-links are
+here; each outside source has its own module (ingest/shopify.py, ingest/aliexpress.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ingest.aliexpress import ALIEXPRESS_DS_ORDERS, ALIEXPRESS_ORDERS_CSV, ALIEXPRESS_ORDERS_JSON
+from ingest.shopify import SHOPIFY_ORDERS, SHOPIFY_TRANSACTIONS
+from ingest.spec import Column, Format
 
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: str = "text"  # text | timestamp | count | money | days | currency | choice
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    meaning: str = ""
-
-
-@dataclass(frozen=True)
-class Format:
-    name: str
-    summary: str
-    table: str  # the raw table it loads into
-    key: tuple[str, ...]  # one version of a record per key; the newest export wins
-    columns: tuple[Column, ...]
-    newest_by: tuple[str, ...] = field(default=())  # columns that date the export when absent
-
-    @property
-    def required(self) -> set[str]:
-        return {column.name for column in self.columns if column.required}
-
-    def column(self, name: str) -> Column:
-        return next(column for column in self.columns if column.name == name)
-
+__all__ = ["FORMATS", "TEMPLATES", "Column", "Format"]
 
 DROPSCORE_ORDERS = Format(
     name="dropscore-orders",
     summary="dropscore's own order-line CSV: one row per supplier order line (dropscore generate)",
     table="dropscore_order_lines",
+    obtain="dropscore generate, or any tool's export mapped to it (dropscore template orders)",
     key=("supplier_order_id", "line_id"),
     newest_by=("ordered_at", "shipped_at", "delivered_at"),
     columns=(
@@ -83,6 +62,7 @@ DROPSCORE_DISPUTES = Format(
     name="dropscore-disputes",
     summary="dropscore's own dispute CSV: one row per dispute (dropscore template disputes)",
     table="dropscore_disputes",
+    obtain="filled in by hand: dropscore template disputes",
     key=("dispute_id",),
     newest_by=("opened_at", "closed_at"),
     columns=(
@@ -126,4 +106,41 @@ DROPSCORE_DISPUTES = Format(
     ),
 )
 
-FORMATS: dict[str, Format] = {f.name: f for f in (DROPSCORE_ORDERS, DROPSCORE_DISPUTES)}
+ORDER_LINKS = Format(
+    name="order-links",
+    summary="Shopify order <-> AliExpress order pairs, as DSers or AutoDS keep them (one per row)",
+    table="order_links",
+    key=("store_order", "supplier_order_id"),
+    obtain="your dropshipping app's order list, or dropscore template order-links",
+    columns=(
+        Column("store_order", required=True, meaning="the Shopify order name, such as #1001"),
+        Column(
+            "supplier_order_id",
+            "digits",
+            required=True,
+            meaning="the AliExpress order that fulfils it (one store order may have several)",
+        ),
+        Column("exported_at", "timestamp", meaning="when the list was exported"),
+    ),
+)
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        DROPSCORE_ORDERS,
+        DROPSCORE_DISPUTES,
+        ORDER_LINKS,
+        SHOPIFY_ORDERS,
+        SHOPIFY_TRANSACTIONS,
+        ALIEXPRESS_ORDERS_CSV,
+        ALIEXPRESS_ORDERS_JSON,
+        ALIEXPRESS_DS_ORDERS,
+    )
+}
+
+# What `dropscore template NAME` writes: the formats a user fills in by hand.
+TEMPLATES: dict[str, Format] = {
+    "orders": DROPSCORE_ORDERS,
+    "disputes": DROPSCORE_DISPUTES,
+    "order-links": ORDER_LINKS,
+}

@@ -991,3 +991,342 @@ def _write_chunk(
 ) -> None:
     orders_file.write(lines)
     disputes_file.write(disputes)
+
+
+# --- the next weekly export ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeeklyExports:
+    """A weekly export taken one week after a `generate` export, overlapping it as real ones do."""
+
+    orders: Path
+    disputes: Path
+    new_lines: int  # ordered during the new week
+    updated_lines: int  # ordered in the week before, exported again with their new statuses
+    new_disputes: int
+    updated_disputes: int  # open at the previous export, exported again
+
+
+def generate_week(
+    out_dir: Path,
+    previous: GeneratedExports,
+    *,
+    orders: int,
+    weeks: int = 52,
+    seed: int = 42,
+    end_date: date = date(2026, 11, 22),
+) -> WeeklyExports:
+    """Write the export taken 7 days after `previous`, which `generate` wrote with these arguments.
+
+    It holds what a weekly export holds: about orders/weeks new orders from the same suppliers and
+    catalogue, the previous week's lines again with their statuses as of the new export (shipped,
+    delivered, cancelled since), the disputes opened on the new lines, and every dispute still open
+    at the previous export again (closed with a resolution, or still open). Loading it after the
+    previous export exercises "newest export wins". Same arguments, same files.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The world of `generate(orders, seed)`: these draws must stay in step with generate().
+    world = np.random.default_rng(seed)
+    suppliers = _draw_suppliers(world, _supplier_count(orders))
+    catalog = _draw_catalog(world, suppliers)
+    buyer_suffix = int(world.integers(1000, 10_000))
+    order_id_gap = max(len(LINES_PER_ORDER_SHARES) + 2, min(50_000, 600_000_000_000 // orders))
+
+    rng = np.random.default_rng([seed, 1])
+    previous_end = int(datetime.combine(end_date, time(23, 59, 59), UTC).timestamp())
+    end = previous_end + 7 * DAY
+    exported_at = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    timestamps = _TimestampText((previous_end + 1 - weeks * 7 * DAY) // DAY, end // DAY)
+    as_text = pa.schema([(name, pa.string()) for name in ORDER_COLUMNS])
+
+    open_disputes = _read_texts(previous.disputes, DISPUTE_COLUMNS)
+    open_disputes = open_disputes.filter(pc.equal(open_disputes["status"], "open"))
+    last_week, open_lines, previous_lines = _previous_lines(
+        previous.orders,
+        since=timestamps(np.array([previous_end - 7 * DAY]))[0].as_py(),
+        orders_with_open_disputes=open_disputes["supplier_order_id"],
+    )
+
+    orders_path, disputes_path = out_dir / "orders.csv", out_dir / "disputes.csv"
+    new_lines = new_disputes = 0
+    with (
+        _CsvFile(orders_path, ORDER_COLUMNS) as orders_file,
+        _CsvFile(disputes_path, DISPUTE_COLUMNS) as disputes_file,
+    ):
+        orders_file.write(
+            _lines_a_week_on(
+                rng,
+                last_week,
+                suppliers,
+                timestamps,
+                previous_end,
+                end,
+                exported_at,
+                first_line=2 * previous_lines,
+            )
+        )
+        disputes_file.write(
+            _disputes_a_week_on(
+                rng, open_disputes, open_lines, timestamps, previous_end, end
+            ).set_column(
+                DISPUTE_COLUMNS.index("exported_at"),
+                "exported_at",
+                pa.array([exported_at] * open_disputes.num_rows, pa.string()),
+            )
+        )
+        week_orders = max(1, round(orders / weeks))
+        chunk_lines = min(week_orders, CHUNK_ORDERS) * len(LINES_PER_ORDER_SHARES)
+        run = _Run(
+            suppliers=suppliers,
+            catalog=catalog,
+            order_total=week_orders,
+            start=previous_end + 1,
+            end=end,
+            timestamps=timestamps,
+            exported_at=_repeated(exported_at, chunk_lines),
+            currency=_repeated("USD", chunk_lines),
+            buyer_suffix=buyer_suffix,
+            order_id_gap=order_id_gap,
+        )
+        # New orders continue the previous export's order numbers, store orders and line indexes.
+        id_shift = orders * order_id_gap * 10_000
+        for first_order in range(0, week_orders, CHUNK_ORDERS):
+            last_order = min(first_order + CHUNK_ORDERS, week_orders)
+            lines, disputes = _draw_chunk(
+                rng, run, first_order, last_order, previous_lines + new_lines
+            )
+            order_number = pc.divide(lines["supplier_order_id"], 10_000)
+            order_index = pc.divide(pc.subtract(order_number, 305_000_000_000), order_id_gap)
+            store_order = pc.binary_join_element_wise(
+                "#", pc.add(order_index, 1001 + orders).cast(pa.string()), ""
+            )
+            lines = (
+                lines.set_column(
+                    0, "supplier_order_id", pc.add(lines["supplier_order_id"], id_shift)
+                )
+                .set_column(1, "line_id", pc.add(lines["line_id"], id_shift))
+                .set_column(ORDER_COLUMNS.index("store_order"), "store_order", store_order)
+            )
+            disputes = disputes.set_column(
+                1, "supplier_order_id", pc.add(disputes["supplier_order_id"], id_shift)
+            ).set_column(2, "line_id", pc.add(disputes["line_id"], id_shift))
+            orders_file.write(lines.cast(as_text))
+            disputes_file.write(
+                disputes.cast(pa.schema([(name, pa.string()) for name in DISPUTE_COLUMNS]))
+            )
+            new_lines += lines.num_rows
+            new_disputes += disputes.num_rows
+    return WeeklyExports(
+        orders=orders_path,
+        disputes=disputes_path,
+        new_lines=new_lines,
+        updated_lines=last_week.num_rows,
+        new_disputes=new_disputes,
+        updated_disputes=open_disputes.num_rows,
+    )
+
+
+def _read_texts(path: Path, columns: Sequence[str]) -> pa.Table:
+    return pa_csv.read_csv(
+        path,
+        convert_options=pa_csv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
+    )
+
+
+def _previous_lines(
+    path: Path, since: str, orders_with_open_disputes: pa.ChunkedArray
+) -> tuple[pa.Table, pa.Table, int]:
+    """One pass over the previous orders.csv: the lines ordered since `since`, the lines of the
+    orders with an open dispute, and how many lines it holds."""
+    options = pa_csv.ConvertOptions(column_types=dict.fromkeys(ORDER_COLUMNS, pa.string()))
+    recent, disputed, count = [], [], 0
+    wanted = orders_with_open_disputes.combine_chunks()
+    with pa_csv.open_csv(path, convert_options=options) as reader:
+        for batch in reader:
+            count += batch.num_rows
+            recent.append(batch.filter(pc.greater_equal(batch["ordered_at"], since)))
+            disputed.append(batch.filter(pc.is_in(batch["supplier_order_id"], wanted)))
+    schema = pa.schema([(name, pa.string()) for name in ORDER_COLUMNS])
+    # One chunk each: pyarrow's CSV writer (26.0) writes the whole text buffer of an empty
+    # filtered chunk (quoting_style="none") instead of nothing.
+    return (
+        pa.Table.from_batches(recent, schema).combine_chunks(),
+        pa.Table.from_batches(disputed, schema).combine_chunks(),
+        count,
+    )
+
+
+def _seconds(texts: pa.ChunkedArray) -> np.ndarray:
+    """Epoch seconds of ISO texts written by _TimestampText; 0 where empty."""
+    present = pc.not_equal(texts, "")
+    parsed = pc.strptime(
+        pc.if_else(present, texts, "1970-01-01T00:00:00Z"), "%Y-%m-%dT%H:%M:%SZ", "s"
+    )
+    return parsed.cast(pa.int64()).to_numpy()
+
+
+def _cents(texts: pa.ChunkedArray) -> np.ndarray:
+    present = pc.not_equal(texts, "")
+    return np.round(pc.if_else(present, texts, "0").cast(pa.float64()).to_numpy() * 100).astype(
+        np.int64
+    )
+
+
+def _lines_a_week_on(
+    rng: np.random.Generator,
+    lines: pa.Table,
+    suppliers: _Suppliers,
+    timestamps: _TimestampText,
+    previous_end: int,
+    end: int,
+    exported_at: str,
+    first_line: int,
+) -> pa.Table:
+    """The previous week's lines as the next export shows them: placed lines ship or are
+    cancelled by the seller, shipped ones are delivered unless the supplier loses them."""
+    count = lines.num_rows
+    supplier = pc.index_in(lines["supplier_id"], value_set=suppliers.id_texts).to_numpy(
+        zero_copy_only=False
+    )
+    status = lines["status"].to_numpy(zero_copy_only=False)
+    placed, shipped = status == "placed", status == "shipped"
+    ordered = _seconds(lines["ordered_at"])
+    handling = np.clip(rng.gamma(3.0, suppliers.handling_days_mean[supplier] / 3.0), 1.0, 10.0)
+    # Not shipped by the previous export, so any shipment falls after it.
+    ship_at = np.maximum(
+        ordered + (handling * DAY).astype(np.int64),
+        previous_end + (rng.uniform(0, 3, count) * DAY).astype(np.int64),
+    )
+    cancels = placed & (rng.random(count) < suppliers.seller_cancel_probability[supplier])
+    ships = placed & ~cancels & (ship_at <= end)
+    carrier = _draw_categories(rng, [c[1] for c in CARRIERS], count)
+    tracking_digits = np.array([c[4] for c in CARRIERS])[carrier]
+    # Past every line index either export uses, so no tracking number is used twice.
+    line_index = first_line + np.arange(count)
+    tracking_number = 10 ** (tracking_digits - 1) + 7 * line_index + rng.integers(0, 7, count)
+    tracking = pc.binary_join_element_wise(
+        _texts([c[3] for c in CARRIERS], carrier),
+        pa.array(tracking_number).cast(pa.string()),
+        _texts([c[5] for c in CARRIERS], carrier),
+        "",
+    )
+    shipped_at = _seconds(lines["shipped_at"])
+    transit = np.clip(
+        np.array([c[2] for c in CARRIERS])[carrier] * rng.lognormal(0.0, 0.35, count), 7.0, 45.0
+    )
+    deliver_at = np.maximum(
+        shipped_at + (transit * DAY).astype(np.int64),
+        previous_end + (rng.uniform(0, 7, count) * DAY).astype(np.int64),
+    )
+    lost = rng.random(count) < suppliers.not_received_probability[supplier]
+    delivers = shipped & ~lost & (deliver_at <= end)
+
+    def changed(column: str, where: np.ndarray, values: pa.Array) -> pa.Array:
+        return pc.if_else(pa.array(where), values, lines[column].combine_chunks())
+
+    updates = {
+        "status": changed(
+            "status",
+            cancels | ships | delivers,
+            _texts(STATUSES, np.select([cancels, ships], [CANCELLED, SHIPPED], DELIVERED)),
+        ),
+        "cancelled_by": changed(
+            "cancelled_by", cancels, _texts(CANCELLERS, np.full(count, SELLER))
+        ),
+        "shipped_at": changed("shipped_at", ships, timestamps(np.where(ships, ship_at, 0), ships)),
+        "delivered_at": changed(
+            "delivered_at", delivers, timestamps(np.where(delivers, deliver_at, 0), delivers)
+        ),
+        "tracking_number": changed("tracking_number", ships, tracking),
+        "carrier": changed("carrier", ships, _texts([c[0] for c in CARRIERS], carrier)),
+        "exported_at": pa.array([exported_at] * count, pa.string()),
+    }
+    for column, values in updates.items():
+        lines = lines.set_column(ORDER_COLUMNS.index(column), column, values)
+    return lines
+
+
+def _disputes_a_week_on(
+    rng: np.random.Generator,
+    disputes: pa.Table,
+    lines: pa.Table,
+    timestamps: _TimestampText,
+    previous_end: int,
+    end: int,
+) -> pa.Table:
+    """Disputes open at the previous export, a week on: some closed, with the money they moved."""
+    count = disputes.num_rows
+    kind_of_reason = {text: kind for kind, reasons in enumerate(REASONS) for text in reasons}
+    kind = np.array([kind_of_reason.get(text, DEFECT) for text in disputes["reason"].to_pylist()])
+    value_cents = _covered_value_cents(disputes, lines)
+    opened_at = _seconds(disputes["opened_at"])
+    closed_at = np.maximum(
+        opened_at + (np.clip(rng.gamma(2.0, 3.5, count) + 1.0, 1.0, 30.0) * DAY).astype(np.int64),
+        previous_end + (rng.uniform(0, 10, count) * DAY).astype(np.int64),
+    )
+    is_closed = closed_at <= end
+    weights = np.array(RESOLUTION_WEIGHTS, float)[kind].reshape(count, len(RESOLUTIONS))
+    cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
+    resolution = np.minimum((rng.random(count)[:, None] >= cdf).sum(axis=1), len(RESOLUTIONS) - 1)
+    status = np.where(is_closed, np.where(resolution == WITHDRAWN, 2, 1), 0)
+    refund_share = np.select(
+        [np.isin(resolution, (FULL_REFUND, RETURN_AND_REFUND)), resolution == PARTIAL_REFUND],
+        [1.0, rng.uniform(0.2, 0.7, count)],
+        0.0,
+    )
+    own_expense = rng.random(count) < np.array(OWN_EXPENSE_SHARE)[kind]
+    return_method = np.where(
+        resolution == RETURN_AND_REFUND, np.where(own_expense, OWN_EXPENSE, FREE_LABEL), NO_RETURN
+    )
+    charged = (return_method == OWN_EXPENSE) | (
+        (return_method == FREE_LABEL) & (rng.random(count) < CHARGED_FREE_LABEL_SHARE)
+    )
+    return_cost_cents = np.where(charged, rng.integers(300, 2500, count), 0)
+    updates = {
+        "closed_at": timestamps(np.where(is_closed, closed_at, 0), is_closed),
+        "status": _texts(DISPUTE_STATUSES, status),
+        "resolution": _texts(RESOLUTIONS, resolution, is_closed),
+        "refund_amount": _money(np.round(value_cents * refund_share).astype(np.int64), is_closed),
+        "return_method": _texts(RETURN_METHODS, return_method, is_closed),
+        "return_shipping_cost": _money(return_cost_cents, is_closed & (return_method != NO_RETURN)),
+    }
+    for column, values in updates.items():
+        disputes = disputes.set_column(
+            DISPUTE_COLUMNS.index(column), column, values.cast(pa.string())
+        )
+    return disputes
+
+
+def _covered_value_cents(disputes: pa.Table, lines: pa.Table) -> np.ndarray:
+    """What the lines each dispute covers are worth: its line, else its product's lines in the
+    order, else the whole order (as int_disputes_matched_to_lines shares money out)."""
+    value = pc.add(
+        pc.multiply(lines["quantity"].cast(pa.int64()), pa.array(_cents(lines["unit_price"]))),
+        pa.array(_cents(lines["shipping_fee"])),
+    )
+    priced = pa.table(
+        {
+            "supplier_order_id": lines["supplier_order_id"],
+            "line_line_id": lines["line_id"],
+            "line_product_id": lines["product_id"],
+            "value": value,
+        }
+    )
+    keyed = disputes.select(["dispute_id", "supplier_order_id", "line_id", "product_id"])
+    matched = keyed.join(priced, "supplier_order_id", join_type="inner")
+    named_line = pc.not_equal(matched["line_id"], "")
+    named_product = pc.not_equal(matched["product_id"], "")
+    covers = pc.if_else(
+        named_line,
+        pc.equal(matched["line_id"], matched["line_line_id"]),
+        pc.or_(
+            pc.invert(named_product), pc.equal(matched["product_id"], matched["line_product_id"])
+        ),
+    )
+    totals = matched.filter(covers).group_by("dispute_id").aggregate([("value", "sum")])
+    lookup = dict(
+        zip(totals["dispute_id"].to_pylist(), totals["value_sum"].to_pylist(), strict=True)
+    )
+    return np.array([lookup.get(key, 0) for key in disputes["dispute_id"].to_pylist()], np.int64)

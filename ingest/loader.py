@@ -1,46 +1,38 @@
 """Load export files into the raw schema: one file, one transaction, all or nothing.
 
-Every file is read with DuckDB's CSV reader as text, checked column by column against its
-format (so an error names the first bad line and column), cast, and appended to its raw table
-with its provenance. The raw tables keep every version of a record; staging keeps the newest.
+A file's cells are read as text into a temp table, `incoming` (one row per record, with the
+file line it came from): a CSV file by DuckDB's CSV reader, reading only the columns its format
+uses, a JSON file by its format's reader. Rows that are not records of the format go to
+raw.rejects with their reason; every other cell is checked against its column's kind (so an
+error names the first bad line and column), cast, and appended to the format's raw tables with
+its provenance. The raw tables keep every version of a record; staging keeps the newest.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ingest.errors import InputError
-from ingest.formats import FORMATS, Column, Format
-
-SQL_TYPES = {
-    "text": "varchar",
-    "choice": "varchar",
-    "currency": "varchar",
-    "timestamp": "timestamptz",
-    "count": "integer",
-    "days": "integer",
-    "money": "decimal(18, 2)",
-}
-
-# What each kind of column must hold: a SQL test on the text value `v` and the words for it.
-CHECKS = {
-    "timestamp": (
-        "try_cast(v as timestamptz) is not null",
-        "an ISO 8601 timestamp such as 2026-01-31T09:30:00Z",
-    ),
-    "count": ("try_cast(v as integer) >= 1", "a whole number of at least 1"),
-    "days": ("try_cast(v as integer) >= 0", "a whole number of days, 0 or more"),
-    "money": ("try_cast(v as decimal(18, 2)) >= 0", "an amount such as 12.50"),
-    "currency": ("regexp_full_match(v, '[A-Za-z]{3}')", "a 3-letter ISO 4217 code such as USD"),
-}
+from ingest.formats import FORMATS, Format
+from ingest.jsonfile import json_values
+from ingest.spec import Cells, rules
 
 SNIFF_BYTES = 64 * 1024
+LARGE_FILE_BYTES = 16 * 1024 * 1024  # above this a load reports its progress
+JSON_BATCH_ROWS = 10_000
+
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -50,12 +42,22 @@ class LoadResult:
     outcome: str  # loaded | unchanged
     rows: int
     load_id: int | None
+    rejected: int = 0
 
 
 def normalise_header(name: str) -> str:
     """`Financial Status`, ` financial-status`, `\ufeffFinancial status` -> financial_status."""
     name = name.replace("\ufeff", "").strip().lower()
     return re.sub(r"[^0-9a-z]+", "_", name).strip("_")
+
+
+def raw_tables() -> dict[str, tuple[tuple[str, str], ...]]:
+    """Every raw table a format fills, with its columns (several formats may share one)."""
+    tables: dict[str, tuple[tuple[str, str], ...]] = {}
+    for fmt in FORMATS.values():
+        for table in fmt.tables:
+            tables.setdefault(table.name, table.columns)
+    return tables
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -86,12 +88,13 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
-    for fmt in FORMATS.values():
-        columns = ",\n".join(f"{c.name} {SQL_TYPES[c.kind]}" for c in fmt.columns)
+    for name, columns in raw_tables().items():
+        listed = ",\n".join(f"{column} {sql_type}" for column, sql_type in columns)
         con.execute(
             f"""
-            create table if not exists raw.{fmt.table} (
-                {columns},
+            create table if not exists raw.{name} (
+                {listed},
+                exported_at timestamptz,
                 load_id integer not null,
                 source_line bigint not null
             )
@@ -111,58 +114,209 @@ def file_checksum(path: Path) -> str:
 class Header:
     columns: list[str]  # normalised names, in file order
     skip: int  # comment lines before the header
+    names: tuple[str, ...] = ()  # the names as the file writes them
+
+    def label(self, column: str) -> str:
+        return dict(zip(self.columns, self.names, strict=True)).get(column, column)
 
 
-def read_header(path: Path) -> Header:
-    """The first non-comment line of a text file, with the names normalised."""
+@dataclass(frozen=True)
+class Sniffed:
+    shape: str  # csv | json
+    header: Header | None = None
+
+
+def _sample_text(path: Path) -> str:
     with open(path, "rb") as file:
         sample = file.read(SNIFF_BYTES)
     if not sample.strip():
         raise InputError(path, "the file is empty")
     if b"\x00" in sample:
         raise InputError(path, "not a text file (it contains binary data)")
-    text = sample.decode("utf-8", errors="ignore" if len(sample) == SNIFF_BYTES else "strict")
-    lines = text.lstrip("\ufeff").splitlines()
+    try:
+        text = sample.decode("utf-8", errors="strict" if len(sample) < SNIFF_BYTES else "ignore")
+    except UnicodeDecodeError:
+        raise InputError(path, "not a UTF-8 text file") from None
+    return text.lstrip("\ufeff")
+
+
+def sniff(path: Path) -> Sniffed:
+    """A JSON file starts with `[` or `{`; anything else is read as CSV."""
+    text = _sample_text(path)
+    if text.lstrip()[:1] in ("[", "{"):
+        return Sniffed("json")
+    return Sniffed("csv", _header(path, text))
+
+
+def read_header(path: Path) -> Header:
+    """The first non-comment line of a text file, with the names normalised."""
+    return _header(path, _sample_text(path))
+
+
+def _header(path: Path, text: str) -> Header:
+    lines = text.splitlines()
     skip = 0
     while skip < len(lines) and lines[skip].lstrip().startswith("#"):
         skip += 1
-    if skip == len(lines):
-        raise InputError(path, "the file has no header line")
-    return Header([normalise_header(name) for name in lines[skip].split(",")], skip)
+    if skip == len(lines) or not lines[skip].strip():
+        raise InputError(path, "the file has no header line", line=skip + 1)
+    names = tuple(next(csv.reader([lines[skip]])))
+    return Header([normalise_header(name) for name in names], skip, names)
 
 
-def detect_format(path: Path) -> Format:
-    try:
-        header = read_header(path)
-    except UnicodeDecodeError:
-        raise InputError(path, "not a UTF-8 text file") from None
-    for fmt in FORMATS.values():
-        if fmt.required <= set(header.columns):
-            return fmt
-    expected = "; ".join(
-        f"{fmt.name} (columns {', '.join(sorted(fmt.required))})" for fmt in FORMATS.values()
+def _expected(formats: Iterable[Format]) -> str:
+    described = []
+    for fmt in formats:
+        if fmt.shape == "json":
+            described.append(f"{fmt.name} ({fmt.expects})")
+        else:
+            described.append(f"{fmt.name} (columns {', '.join(sorted(fmt.required))})")
+    return "; ".join(described)
+
+
+def detect_format(path: Path, sniffed: Sniffed | None = None) -> Format:
+    """The format a file's header (CSV) or first value (JSON) says it is."""
+    sniffed = sniffed or sniff(path)
+    candidates = [fmt for fmt in FORMATS.values() if fmt.shape == sniffed.shape]
+    if sniffed.shape == "json":
+        first = next(json_values(path), None)
+        if first is None:
+            raise InputError(path, "the file is empty (an empty JSON array)")
+        for fmt in candidates:
+            if fmt.looks_like and fmt.looks_like(first[1]):
+                return fmt
+        raise InputError(
+            path, f"unrecognised format: expected one of {_expected(candidates)}", line=first[0]
+        )
+    header = sniffed.header
+    matching = [fmt for fmt in candidates if fmt.required <= set(header.columns)]
+    if matching:
+        # The most specific format wins: a dropscore-orders file also holds order-links columns.
+        return max(matching, key=lambda fmt: len(fmt.required))
+    # A header with most of a format's columns is that format with a column misnamed or missing.
+    closest = max(candidates, key=lambda fmt: len(fmt.required & set(header.columns)))
+    found = len(closest.required & set(header.columns))
+    hint = ""
+    if found >= 2 and found * 2 >= len(closest.required):
+        missing = ", ".join(sorted(closest.required - set(header.columns)))
+        hint = f"closest is {closest.name}, missing column(s) {missing}; "
+    raise InputError(
+        path,
+        f"unrecognised format: {hint}expected one of {_expected(candidates)}",
+        line=header.skip + 1,
     )
-    raise InputError(path, f"unrecognised format: expected one of {expected}", line=header.skip + 1)
 
 
-def _read_as_text(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> None:
-    """Fill the temp table `incoming` with the file's cells as text, in file order."""
+@contextmanager
+def _reporting(con: duckdb.DuckDBPyConnection, report: Progress | None, stage: str) -> Iterator:
+    """Report a long query's progress (DuckDB's own estimate) every half second or so."""
+    if report is None:
+        yield
+        return
+    report(stage)
+    stop = threading.Event()
+
+    def poll() -> None:
+        last = -1.0
+        while not stop.wait(0.5):
+            done = con.query_progress()
+            if done >= 0 and done - last >= 1:
+                report(f"{stage} {done:.0f}%")
+                last = done
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _customer_key(fmt: Format, header_columns: set[str], salt: str | None) -> tuple[str, list]:
+    """SQL for a salted hash of the first personal cell present; the cells never land."""
+    present = [name for name in fmt.customer_key_from if name in header_columns]
+    if not present or salt is None:
+        return "cast(null as varchar) as customer_key", []
+    cleaned = [
+        f"nullif(regexp_replace(\"{name}\", '[^0-9+]', '', 'g'), '')"
+        if name == "phone"
+        else f"nullif(lower(trim(\"{name}\")), '')"
+        for name in present
+    ]
+    value = f"coalesce({', '.join(cleaned)})"
+    return f"case when {value} is not null then sha256(? || {value}) end as customer_key", [salt]
+
+
+def _read_csv(con, path: Path, fmt: Format, header: Header, salt, report) -> set[str]:
+    """Fill `incoming` with the cells the format uses, as text, and the line of each record."""
     columns = {name or f"column_{i}": "varchar" for i, name in enumerate(header.columns)}
     if len(columns) != len(header.columns):
         raise InputError(path, "the header names a column twice", line=header.skip + 1)
+    present = {column.name for column in fmt.columns} & set(header.columns)
+    cells = "".join(f', "{name}"' for name in sorted(present))
+    personal = "".join(f', "{name}"' for name in fmt.customer_key_from if name in columns)
+    derived = "".join(f", {sql} as {name}" for name, sql in fmt.derived)
+    key, key_parameters = _customer_key(fmt, set(header.columns), salt)
+    header_line = header.skip + 1
     try:
-        con.execute(
-            """
-            create or replace temp table incoming as
-            select ordinality as __record, * from read_csv(
-                ?, header = true, skip = ?, columns = ?, auto_detect = false,
-                delim = ',', quote = '"', escape = '"', strict_mode = true, null_padding = false
-            ) with ordinality
-            """,
-            [str(path), header.skip, columns],
-        )
+        with _reporting(con, report, f"{path.name}: reading"):
+            con.execute(
+                f"""
+                create or replace temp table incoming as
+                select __line{cells}{derived}, {key}
+                from (
+                    select ordinality + {header_line} as __line{cells}{personal}
+                    from read_csv(
+                        ?, header = true, skip = ?, columns = ?, auto_detect = false,
+                        delim = ',', quote = '"', escape = '"', strict_mode = true,
+                        null_padding = false
+                    ) with ordinality
+                )
+                """,
+                [*key_parameters, str(path), header.skip, columns],
+            )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
         raise _csv_error(path, str(error)) from None
+    return present
+
+
+def _read_json(con, path: Path, fmt: Format, report) -> set[str]:
+    """Fill `incoming` from a JSON format's records, in batches."""
+    names = [column.name for column in fmt.columns]
+    con.execute(
+        "create or replace temp table incoming (__line bigint, "
+        + ", ".join(f'"{name}" varchar' for name in names)
+        + ")"
+    )
+    if report:
+        report(f"{path.name}: reading")
+    batch: list[tuple[int, dict]] = []
+
+    def flush() -> None:
+        table = pa.table(
+            {
+                "__line": pa.array([line for line, _ in batch], pa.int64()),
+                **{
+                    name: pa.array([record.get(name) for _, record in batch], pa.string())
+                    for name in names
+                },
+            }
+        )
+        con.register("json_batch", table)
+        con.execute("insert into incoming select * from json_batch")
+        con.unregister("json_batch")
+        batch.clear()
+
+    for record in fmt.json_records(path):
+        batch.append(record)
+        if len(batch) >= JSON_BATCH_ROWS:
+            flush()
+    if batch:
+        flush()
+    if con.execute("select count(*) from incoming").fetchall()[0][0] == 0:
+        raise InputError(path, "the file holds no records")
+    return set(names)
 
 
 def _csv_error(path: Path, message: str) -> InputError:
@@ -179,81 +333,110 @@ def _csv_error(path: Path, message: str) -> InputError:
     return InputError(path, what, line=int(line[1]) if line else None)
 
 
-def _check_cells(con, path: Path, fmt: Format, present: set[str], header_line: int) -> None:
+def _reject(con, fmt: Format, load_id: int, label: Callable[[str], str]) -> int:
+    rejected = 0
+    for rule in fmt.rejects:
+        column = label(rule.column) if rule.column else None
+        rejected += con.execute(
+            f"""
+            insert into raw.rejects
+            select ?, __line, ?, ? from incoming where {rule.when}
+            """,
+            [load_id, column, rule.reason],
+        ).fetchall()[0][0]
+        con.execute(f"delete from incoming where {rule.when}")
+    return rejected
+
+
+def _first_failure(con, column: str, failing: str, where: str):
+    rows = con.execute(
+        f"""
+        select __line, v from (select __line, "{column}" as v from incoming {where})
+        where {failing} order by __line limit 1
+        """
+    ).fetchall()
+    return rows[0] if rows else None
+
+
+def _got(value) -> str:
+    return "an empty cell" if value is None or not str(value).strip() else repr(value)
+
+
+def _check_cells(con, path: Path, fmt: Format, present: set[str], label, report) -> None:
     """Raise on the first line whose cell breaks its column's rule, in file order."""
+    if report:
+        report(f"{path.name}: checking")
     for column in fmt.columns:
         if column.name not in present:
             continue
-        problems = []
-        if column.required:
-            problems.append(("v is null or trim(v) = ''", "a value (the column is required)"))
-        rule = CHECKS.get(column.kind)
-        if column.kind == "choice":
-            allowed = ", ".join(column.choices)
-            listed = ", ".join(f"'{choice}'" for choice in column.choices)
-            rule = (f"lower(trim(v)) in ({listed})", f"one of {allowed}")
-        if rule:
-            test, words = rule
-            failing = f"v is not null and trim(v) <> '' and not coalesce({test}, false)"
-            problems.append((failing, words))
-        for failing, expected in problems:
-            row = con.execute(
-                f"""
-                select __record, v from (select __record, "{column.name}" as v from incoming)
-                where {failing} order by __record limit 1
-                """
-            ).fetchall()
-            if row:
-                record, value = row[0]
-                got = "an empty cell" if value is None or not value.strip() else repr(value)
+        where = f"where {column.where}" if column.where else ""
+        for failing, expected in rules(column):
+            failure = _first_failure(con, column.name, failing, where)
+            if failure:
+                line, value = failure
                 raise InputError(
                     path,
-                    f"expected {expected}, got {got}",
-                    line=header_line + record,
-                    column=column.name,
+                    f"expected {expected}, got {_got(value)}",
+                    line=line,
+                    column=label(column.name),
+                )
+    if fmt.row_rules:
+        for failing, column, expected in fmt.row_rules(Cells(fmt, present)):
+            cell = f'"{column}"' if column in present else "cast(null as varchar)"
+            rows = con.execute(
+                f"select __line, {cell} from incoming where {failing} order by __line limit 1"
+            ).fetchall()
+            if rows:
+                line, value = rows[0]
+                raise InputError(
+                    path, f"expected {expected}, got {_got(value)}", line=line, column=label(column)
                 )
 
 
-def _cast(column: Column) -> str:
-    value = f"nullif(trim(\"{column.name}\"), '')"
-    if column.kind in ("choice", "currency"):
-        value = f"{'upper' if column.kind == 'currency' else 'lower'}({value})"
-    return f"cast({value} as {SQL_TYPES[column.kind]}) as {column.name}"
-
-
-def _insert(con, fmt: Format, present: set[str], load_id: int, header_line: int) -> int:
-    selected = [
-        _cast(column) if column.name in present else f"null as {column.name}"
-        for column in fmt.columns
-        if column.name != "exported_at"
-    ]
+def _exported_at(fmt: Format, cells: Cells) -> str:
     # Without an export time, a file is dated by the newest event in it, so the newest export
     # of a record wins whatever the order files are loaded in.
-    inferred = ", ".join(
-        f'max(try_cast("{name}" as timestamptz))' for name in fmt.newest_by if name in present
-    )
-    inferred_at = f"(select greatest({inferred}) from incoming)"
-    exported_at = (
-        f"coalesce(try_cast(nullif(trim(exported_at), '') as timestamptz), {inferred_at})"
-        if "exported_at" in present
-        else inferred_at
-    )
-    con.execute(
-        f"""
-        insert into raw.{fmt.table} by name
-        select
-            {", ".join(selected)},
-            {exported_at} as exported_at,
-            {load_id} as load_id,
-            __record + {header_line} as source_line
-        from incoming
-        """
-    )
+    newest = [f"max({cells.value(name)})" for name in fmt.newest_by if cells.has(name)]
+    inferred = f"(select greatest({', '.join(newest)}) from incoming)" if newest else "null"
+    if cells.has("exported_at"):
+        return f"coalesce({cells.value('exported_at')}, {inferred})"
+    return inferred
+
+
+def _insert(con, fmt: Format, present: set[str], load_id: int, path: Path, report) -> int:
+    cells = Cells(fmt, present)
+    exported_at = _exported_at(fmt, cells)
+    with _reporting(con, report, f"{path.name}: loading"):
+        for output in fmt.all_outputs:
+            selected = output.select(cells)
+            listed = ",\n".join(f"{sql} as {name}" for name, sql in selected.items())
+            con.execute(
+                f"""
+                insert into raw.{output.table.name} by name
+                select
+                    {listed},
+                    cast({exported_at} as timestamptz) as exported_at,
+                    {load_id} as load_id,
+                    __line as source_line
+                from incoming
+                {f"where {output.where}" if output.where else ""}
+                """
+            )
     return con.execute("select count(*) from incoming").fetchall()[0][0]
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: Format | None = None) -> LoadResult:
-    """Load one file in one transaction; a file already loaded is left as it is."""
+def load_file(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    fmt: Format | None = None,
+    *,
+    salt: str | None = None,
+    progress: Progress | None = None,
+) -> LoadResult:
+    """Load one file in one transaction; a file already loaded is left as it is.
+
+    `salt` keys the hash that stands in for a customer's email or phone (none without it).
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "no such file")
@@ -263,8 +446,49 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: Format | None = N
     ).fetchall()
     if previous:
         return LoadResult(path, previous[0][0], "unchanged", 0, None)
-    fmt = fmt or detect_format(path)
-    header = read_header(path)
+    sniffed = sniff(path)
+    fmt = fmt or detect_format(path, sniffed)
+    if fmt.shape != sniffed.shape:
+        raise InputError(
+            path, f"format {fmt.name} is {fmt.shape.upper()}, this file is {sniffed.shape.upper()}"
+        )
+    if sniffed.shape == "csv":
+        _check_header(path, fmt, sniffed.header)
+        label = sniffed.header.label
+    else:
+        labels = {column.name: column.label or column.name for column in fmt.columns}
+
+        def label(name: str) -> str:
+            return labels.get(name, name)
+
+    report = progress if progress and path.stat().st_size >= LARGE_FILE_BYTES else None
+    con.execute("begin transaction")
+    try:
+        if sniffed.shape == "csv":
+            present = _read_csv(con, path, fmt, sniffed.header, salt, report)
+        else:
+            present = _read_json(con, path, fmt, report)
+        load_id = con.execute("select coalesce(max(load_id), 0) + 1 from raw.loads").fetchall()
+        load_id = load_id[0][0]
+        rejected = _reject(con, fmt, load_id, label)
+        _check_cells(con, path, fmt, present, label, report)
+        rows = _insert(con, fmt, present, load_id, path, report)
+        con.execute(
+            "insert into raw.loads values (?, ?, ?, ?, ?, 'loaded', ?, ?, null, now())",
+            [load_id, path.name, str(path.resolve()), checksum, fmt.name, rows, rejected],
+        )
+        con.execute("drop table incoming")
+        con.execute("commit")
+    except BaseException:
+        # A commit that failed (a full disk) has already ended the transaction: the error that
+        # matters is the commit's, not the rollback's.
+        with contextlib.suppress(duckdb.TransactionException):
+            con.execute("rollback")
+        raise
+    return LoadResult(path, fmt.name, "loaded", rows, load_id, rejected)
+
+
+def _check_header(path: Path, fmt: Format, header: Header) -> None:
     missing = sorted(fmt.required - set(header.columns))
     if missing:
         raise InputError(
@@ -272,25 +496,13 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, fmt: Format | None = N
             f"missing required column(s) {', '.join(missing)} for format {fmt.name}",
             line=header.skip + 1,
         )
-    present = {column.name for column in fmt.columns} & set(header.columns)
-    header_line = header.skip + 1
-    con.execute("begin transaction")
-    try:
-        _read_as_text(con, path, header)
-        _check_cells(con, path, fmt, present, header_line)
-        load_id = con.execute("select coalesce(max(load_id), 0) + 1 from raw.loads").fetchall()
-        load_id = load_id[0][0]
-        rows = _insert(con, fmt, present, load_id, header_line)
-        con.execute(
-            "insert into raw.loads values (?, ?, ?, ?, ?, 'loaded', ?, 0, null, now())",
-            [load_id, path.name, str(path.resolve()), checksum, fmt.name, rows],
-        )
-        con.execute("drop table incoming")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return LoadResult(path, fmt.name, "loaded", rows, load_id)
+    for group in fmt.any_of:
+        if not set(group) & set(header.columns):
+            raise InputError(
+                path,
+                f"missing a column for format {fmt.name}: one of {', '.join(group)}",
+                line=header.skip + 1,
+            )
 
 
 def load_files(
@@ -298,14 +510,20 @@ def load_files(
     paths: Iterable[Path],
     fmt: Format | None = None,
     on_loaded: Callable[[LoadResult], None] | None = None,
+    *,
+    salt: str | None = None,
+    progress: Progress | None = None,
 ) -> list[LoadResult]:
     """Load files in order; the first bad file stops the load and is recorded as failed."""
     con.execute("set TimeZone = 'UTC'")  # a timestamp without an offset is UTC
+    con.execute("set enable_progress_bar = true")
+    con.execute("set enable_progress_bar_print = false")
+    con.execute("set progress_bar_time = 0")  # track progress from the start of each query
     ensure_raw_schema(con)
     results = []
     for path in paths:
         try:
-            result = load_file(con, Path(path), fmt)
+            result = load_file(con, Path(path), fmt, salt=salt, progress=progress)
         except InputError as error:
             _record_failure(con, Path(path), fmt, error)
             raise

@@ -21,9 +21,10 @@ def sample_exports(tmp_path_factory) -> GeneratedExports:
 
 @pytest.fixture(scope="session")
 def built_settings(tmp_path_factory, sample_exports) -> Settings:
-    """A home whose warehouse was built and published from `sample_exports`. Read only."""
+    """A home whose warehouse was built and published from `sample_exports`, with dbt's unit
+    tests run too. Read only."""
     settings = Settings(home=tmp_path_factory.mktemp("home"))
-    run(settings, [sample_exports.orders, sample_exports.disputes])
+    run(settings, [sample_exports.orders, sample_exports.disputes], unit_tests=True)
     return settings
 
 

@@ -33,6 +33,12 @@ def test_ingest_lists_its_formats():
     assert [line.split()[0] for line in result.output.splitlines()] == [
         "dropscore-orders",
         "dropscore-disputes",
+        "order-links",
+        "shopify-orders",
+        "shopify-transactions",
+        "aliexpress-orders-csv",
+        "aliexpress-orders-json",
+        "aliexpress-ds-orders",
     ]
 
 

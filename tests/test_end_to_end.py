@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import duckdb
@@ -33,10 +34,10 @@ def test_every_supplier_gets_a_scorecard_row_with_a_verdict(built_settings, samp
 def test_the_published_warehouse_opens_in_the_duckdb_1_5_cli(built_settings):
     result = subprocess.run(
         ["duckdb", "-readonly", "-csv", str(built_settings.warehouse_path), "-c",
-         "select count(*) > 0 from marts.fct_supplier_scorecard"],
+         "select count(*) > 0 as has_rows from marts.fct_supplier_scorecard"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert result.stdout.splitlines() == ['"(count_star() > 0)"', "true"]
+    assert result.stdout.splitlines() == ["has_rows", "true"]
 
 
 def test_the_dashboard_lists_suppliers_with_verdicts(built_settings, monkeypatch):
@@ -44,7 +45,10 @@ def test_the_dashboard_lists_suppliers_with_verdicts(built_settings, monkeypatch
     app = AppTest.from_file(str(PROJECT_DIR / "dashboards" / "app.py"), default_timeout=60)
     app.run()
     assert not app.exception
-    assert app.title[0].value == "Suppliers to avoid"
+    assert app.title[0].value == "Overview"
+    app.switch_page("app_pages/suppliers.py").run()
+    assert not app.exception
+    assert app.title[0].value == "Suppliers"
     table = app.dataframe[0].value
     assert (
         len(table)
@@ -80,5 +84,18 @@ def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sampl
     run(settings, [sample_exports.orders, sample_exports.disputes])
     before = settings.warehouse_path.read_bytes()
     with pytest.raises(BuildFailed, match="dbt build failed"):
-        build(settings, {"confidence": "not a number"})
+        build(settings, {"min_mature_lines": "not_a_number"})
     assert settings.warehouse_path.read_bytes() == before
+
+
+def test_the_dbt_unit_tests_ran_and_passed_in_the_project_build(built_settings):
+    results = json.loads((built_settings.dbt_target_path / "run_results.json").read_text())
+    unit_tests = [r for r in results["results"] if r["unique_id"].startswith("unit_test.")]
+    assert len(unit_tests) >= 18
+    assert {r["status"] for r in unit_tests} == {"pass"}
+
+
+def test_a_users_run_skips_the_unit_tests(settings, sample_exports):
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
+    assert not [r for r in results["results"] if r["unique_id"].startswith("unit_test.")]

@@ -118,10 +118,15 @@ def test_every_row_knows_its_file_and_line(settings, tmp_path):
         ),
         (
             ORDERS.replace("supplier_name,", "seller,"),
-            "orders.csv, line 1: unrecognised format: expected one of dropscore-orders "
-            "(columns currency, line_id, ordered_at, product_id, quantity, status, supplier_id, "
-            "supplier_name, supplier_order_id, unit_price); dropscore-disputes (columns "
-            "dispute_id, opened_at, reason, status, supplier_order_id)",
+            "orders.csv, line 1: unrecognised format: closest is dropscore-orders, missing "
+            "column(s) supplier_name; expected one of dropscore-orders (columns currency, "
+            "line_id, ordered_at, product_id, quantity, status, supplier_id, supplier_name, "
+            "supplier_order_id, unit_price); dropscore-disputes (columns dispute_id, opened_at, "
+            "reason, status, supplier_order_id); order-links (columns store_order, "
+            "supplier_order_id); shopify-orders (columns created_at, currency, financial_status, "
+            "lineitem_name, lineitem_price, lineitem_quantity, name, total); shopify-transactions "
+            "(columns amount, created_at, currency, kind, name, status); aliexpress-orders-csv "
+            "(columns order_date, order_id, price, product_id, qty, status, store, title)",
         ),
         ("", "orders.csv: the file is empty"),
     ],

@@ -1,0 +1,232 @@
+"""How an input format is described: the cells it reads, what each must hold, where rows go.
+
+A format is data, not code. The loader reads a file's cells as text into a temp table
+(`incoming`, one row per record with its `__line`), checks every cell against its column's
+kind, then appends rows to one or more raw tables with the `Output` select lists given here.
+Format modules (ingest/shopify.py, ingest/aliexpress.py) only describe; loader.py does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.money import CURRENCY_CODES, price_amount_sql, price_currency_sql
+
+SQL_TYPES = {
+    "text": "varchar",
+    "digits": "varchar",
+    "choice": "varchar",
+    "currency": "varchar",
+    "timestamp": "timestamptz",
+    "count": "integer",
+    "units": "integer",
+    "days": "integer",
+    "money": "decimal(18, 2)",
+    "price": "decimal(18, 2)",
+}
+
+
+# Beyond these an amount or a count is a damaged cell: quantity × price must stay far inside
+# decimal(18, 2) through every sum and conversion downstream.
+MAX_AMOUNT = 9_999_999_999.99
+MAX_COUNT = 100_000
+
+
+@dataclass(frozen=True)
+class Column:
+    """One cell of a record, named by its normalised CSV header (or its JSON field)."""
+
+    name: str
+    kind: str = "text"  # a key of SQL_TYPES
+    required: bool = False
+    choices: tuple[str, ...] = ()  # choice: the values allowed, written as the file writes them
+    mapping: tuple[tuple[str, str], ...] = ()  # choice: file text -> dropscore's value
+    meaning: str = ""
+    label: str = ""  # how the file names the cell when not by a header (a JSON field path)
+    where: str = ""  # SQL on `incoming`: the rows the column's rules apply to (default all)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table in the raw schema; every row also gets exported_at, load_id and source_line."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Output:
+    """Rows of one raw table, selected from `incoming` once every cell passed its checks."""
+
+    table: RawTable
+    select: Callable[[Cells], dict[str, str]]  # raw column -> SQL expression over `incoming`
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """Rows that are not records of the format: kept in raw.rejects with the reason, not loaded."""
+
+    when: str  # SQL condition on `incoming`
+    reason: str
+    column: str | None = None
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    summary: str
+    key: tuple[str, ...]  # one version of a record per key; the newest export wins (in staging)
+    columns: tuple[Column, ...]
+    outputs: tuple[Output, ...] = ()  # default: one table named `table` holding every column
+    table: str = ""
+    newest_by: tuple[str, ...] = field(default=())  # cells that date the export when absent
+    shape: str = "csv"  # csv | json
+    any_of: tuple[tuple[str, ...], ...] = ()  # at least one column of each group must be there
+    rejects: tuple[Reject, ...] = ()
+    derived: tuple[tuple[str, str], ...] = ()  # cells computed while reading: (name, SQL)
+    customer_key_from: tuple[str, ...] = ()  # personal cells hashed (salted) into customer_key
+    # Checks across cells: (SQL true for a bad row, the column to name, what was expected).
+    row_rules: Callable[[Cells], tuple[tuple[str, str, str], ...]] | None = None
+    obtain: str = ""  # how a user gets the file, one line
+    # JSON formats: what a file must look like, whether a first value does, and its records.
+    expects: str = ""
+    looks_like: Callable[[object], bool] | None = None
+    json_records: Callable[[Path], Iterator[tuple[int, dict[str, str | None]]]] | None = None
+
+    @property
+    def required(self) -> set[str]:
+        return {column.name for column in self.columns if column.required}
+
+    def column(self, name: str) -> Column:
+        return next(column for column in self.columns if column.name == name)
+
+    @property
+    def tables(self) -> tuple[RawTable, ...]:
+        return tuple(output.table for output in self.all_outputs)
+
+    @property
+    def all_outputs(self) -> tuple[Output, ...]:
+        if self.outputs:
+            return self.outputs
+        table = RawTable(
+            self.table,
+            tuple((c.name, SQL_TYPES[c.kind]) for c in self.columns if c.name != "exported_at"),
+        )
+        return (Output(table, lambda cells: {c: cells.value(c) for c, _ in table.columns}),)
+
+
+class Cells:
+    """SQL for the cells of `incoming`, as text or as typed values, knowing which are present."""
+
+    def __init__(self, fmt: Format, present: set[str]) -> None:
+        self.fmt = fmt
+        self.present = present
+
+    def has(self, name: str) -> bool:
+        return name in self.present
+
+    def text(self, name: str) -> str:
+        """The cell trimmed, NULL when empty or absent."""
+        if name not in self.present:
+            return "cast(null as varchar)"
+        return f"nullif(trim(\"{name}\"), '')"
+
+    def value(self, name: str) -> str:
+        """The cell cast to its column's type (NULL when absent)."""
+        column = self.fmt.column(name)
+        if name not in self.present:
+            return f"cast(null as {SQL_TYPES[column.kind]})"
+        return typed(column, self.text(name))
+
+
+def _unquoted(text: str) -> str:
+    # A spreadsheet keeps a number as text by writing a leading apostrophe ('92591).
+    return f"regexp_replace({text}, '^''', '')"
+
+
+def timestamp_sql(text: str) -> str:
+    """ISO 8601, or Shopify's `2025-05-11 09:55:16 -0400`; a date alone is midnight UTC."""
+    normalised = (
+        f"regexp_replace({text}, "
+        r"'(\d{2}:\d{2}(:\d{2}(\.\d+)?)?)\s*([+-]\d{2}):?(\d{2})$', '\1\4:\5')"
+    )
+    return f"try_cast({normalised} as timestamptz)"
+
+
+def typed(column: Column, text: str) -> str:
+    """SQL for the typed value of a cell whose trimmed text is `text` (NULL when invalid)."""
+    kind = column.kind
+    if kind == "timestamp":
+        return timestamp_sql(_unquoted(text))
+    if kind in ("count", "units", "days"):
+        return f"try_cast({_unquoted(text)} as integer)"
+    if kind == "money":
+        return f"try_cast({_unquoted(text)} as decimal(18, 2))"
+    if kind == "price":
+        return price_amount_sql(text)
+    if kind == "currency":
+        return f"upper({_unquoted(text)})"
+    if kind == "digits":
+        return _unquoted(text)
+    if kind == "choice":
+        if column.mapping:
+            cases = " ".join(
+                f"when '{raw.lower()}' then '{value}'" for raw, value in column.mapping
+            )
+            return f"(case lower({text}) {cases} end)"
+        return f"lower({text})"
+    return text
+
+
+def _listed(values) -> str:
+    return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+
+
+def rules(column: Column) -> list[tuple[str, str]]:
+    """What the column's cells must hold: (SQL that is true for a bad text `v`, the words)."""
+    found = []
+    if column.required:
+        found.append(("v is null or trim(v) = ''", "a value (the column is required)"))
+    cell = "nullif(trim(v), '')"
+    value = typed(column, cell)
+    kind = column.kind
+    test, words = None, None
+    if kind == "timestamp":
+        test = f"{value} is not null"
+        words = "an ISO 8601 timestamp such as 2026-01-31T09:30:00Z"
+    elif kind == "count":
+        test, words = f"{value} between 1 and {MAX_COUNT}", "a whole number of at least 1"
+    elif kind == "units":
+        test, words = f"{value} between 0 and {MAX_COUNT}", "a whole number, 0 or more"
+    elif kind == "days":
+        test, words = f"{value} >= 0", "a whole number of days, 0 or more"
+    elif kind == "money":
+        test, words = f"{value} between 0 and {MAX_AMOUNT}", "an amount such as 12.50"
+    elif kind == "price":
+        test = f"{value} between 0 and {MAX_AMOUNT}"
+        words = "a price such as 12.50, US $12.50 or 129,46zł"
+    elif kind == "currency":
+        test = f"{value} in ({_listed(sorted(CURRENCY_CODES))})"
+        words = "a 3-letter ISO 4217 code such as USD"
+    elif kind == "digits":
+        test = f"regexp_full_match({value}, '[0-9]+')"
+        words = (
+            "an id made of digits such as 3069099405659913 (a spreadsheet that shows "
+            "3.06909E+15 has rounded it: export the file again)"
+        )
+    elif kind == "choice":
+        allowed = [raw for raw, _ in column.mapping] or list(column.choices)
+        test = f"lower({cell}) in ({_listed(a.lower() for a in allowed)})"
+        words = f"one of {', '.join(allowed)}"
+    if test:
+        found.append((f"v is not null and trim(v) <> '' and not coalesce({test}, false)", words))
+    return found
+
+
+def price_currency(text: str) -> str:
+    """The ISO code a display price's symbol stands for (`129,46zł` -> PLN), else NULL."""
+    return price_currency_sql(text)

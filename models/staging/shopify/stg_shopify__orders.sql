@@ -1,0 +1,48 @@
+-- One row per Shopify order, in the newest version any export holds. Order-level money
+-- (total, refunded amount) comes from the order's first row only: it is never summed over rows.
+with
+
+source as (
+
+    select * from {{ source('shopify', 'shopify_orders') }}
+
+),
+
+newest_version as (
+
+    select *
+    from source
+    qualify row_number() over (
+        partition by name order by exported_at desc, load_id desc
+    ) = 1
+
+),
+
+renamed as (
+
+    select
+        name as store_order,
+        customer_key,
+        financial_status,
+        lower(fulfillment_status) as fulfillment_status,
+        subtotal as subtotal_amount,
+        shipping as shipping_amount,
+        taxes as tax_amount,
+        discount_amount,
+        total as total_amount,
+        coalesce(refunded_amount, 0) as refunded_amount,
+        currency,
+        created_at as ordered_at,
+        paid_at,
+        fulfilled_at,
+        cancelled_at,
+        upper(coalesce(shipping_country, billing_country)) as ship_to_country,
+        source as sales_channel,
+        exported_at,
+        load_id,
+        source_line,
+    from newest_version
+
+)
+
+select * from renamed
