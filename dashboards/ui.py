@@ -241,11 +241,13 @@ def open_supplier(supplier_id: str) -> None:
 
 
 def download(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download CSV") -> None:
-    """A CSV download; text cells a spreadsheet would run as a formula are neutralised. The file
-    is written when the button is clicked, not on every render."""
+    """A CSV download; text cells a spreadsheet would run as a formula are neutralised.
+
+    The file is made with the page (tables are capped, so it is cheap), so a click downloads
+    it at once instead of waiting for another script run to make it."""
     st.download_button(
         label,
-        data=lambda: dataframe_csv(frame),
+        data=dataframe_csv(frame),
         file_name=file_name,
         mime="text/csv",
         key=key,

@@ -19,47 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-ORDER_COLUMNS = (
-    "supplier_order_id",
-    "line_id",
-    "ordered_at",
-    "supplier_id",
-    "supplier_name",
-    "product_id",
-    "sku_id",
-    "product_title",
-    "quantity",
-    "unit_price",
-    "currency",
-    "shipping_fee",
-    "status",
-    "cancelled_by",
-    "shipped_at",
-    "delivered_at",
-    "promised_ship_days",
-    "promised_delivery_days",
-    "tracking_number",
-    "carrier",
-    "ship_to_country",
-    "store_order",
-    "exported_at",
-)
-DISPUTE_COLUMNS = (
-    "dispute_id",
-    "supplier_order_id",
-    "line_id",
-    "product_id",
-    "opened_at",
-    "closed_at",
-    "reason",
-    "status",
-    "resolution",
-    "refund_amount",
-    "currency",
-    "return_method",
-    "return_shipping_cost",
-    "exported_at",
-)
+from ingest.formats import DROPSCORE_DISPUTES, DROPSCORE_ORDERS
+
+# The columns of dropscore's own formats, in their documented order.
+ORDER_COLUMNS = tuple(column.name for column in DROPSCORE_ORDERS.columns)
+DISPUTE_COLUMNS = tuple(column.name for column in DROPSCORE_DISPUTES.columns)
 TRUTH_COLUMNS = ("supplier_id", "defect_probability", "not_received_probability", "band", "is_bad")
 
 BANDS = ("fine", "borderline", "bad")
