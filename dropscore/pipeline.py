@@ -192,6 +192,7 @@ def _dbt_build(
 
     os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
     os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
+    os.environ["DROPSCORE_THREADS"] = str(settings.threads)
     arguments = [
         "build",
         "--project-dir", str(PROJECT_DIR),

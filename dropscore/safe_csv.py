@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
-import pandas
+if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame is asked for
+    import pandas
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -56,6 +58,8 @@ def dataframe_csv(frame: pandas.DataFrame) -> str:
 
 def _is_missing(value: object) -> bool:
     try:
+        import pandas
+
         return bool(pandas.isna(value))
     except (TypeError, ValueError):  # lists and arrays are values, not missing
         return False

@@ -10,6 +10,8 @@ Two layers keep a query from doing more than reading (SPEC §7):
    configuration is locked, all before the user's query runs.
 """
 
+from __future__ import annotations
+
 import os
 import re
 import tempfile
@@ -19,9 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import pandas
+
+if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame is asked for
+    import pandas
 
 StatementType = duckdb.StatementType
 
@@ -50,6 +55,8 @@ class QueryResult:
     elapsed_seconds: float
 
     def to_dataframe(self) -> pandas.DataFrame:
+        import pandas
+
         return pandas.DataFrame.from_records(self.rows, columns=self.columns)
 
 

@@ -10,10 +10,12 @@ import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
-
-import pandas
+from typing import TYPE_CHECKING
 
 from dropscore.safe_csv import csv_text
+
+if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame is asked for
+    import pandas
 
 FORMATS = ("table", "csv", "json")
 
