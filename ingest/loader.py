@@ -366,20 +366,38 @@ def _check_cells(con, path: Path, fmt: Format, present: set[str], label, report)
     """Raise on the first line whose cell breaks its column's rule, in file order."""
     if report:
         report(f"{path.name}: checking")
-    for column in fmt.columns:
-        if column.name not in present:
+    checks = [
+        (column, failing, expected)
+        for column in fmt.columns
+        if column.name in present
+        for failing, expected in rules(column)
+    ]
+    # One scan tells which rules any cell breaks (each rule a macro of the cell's text `v`);
+    # only a broken rule is scanned again, for its first line.
+    for number, (_, failing, _) in enumerate(checks):
+        con.execute(f"create or replace temp macro __breaks_{number}(v) as ({failing})")
+    broken = (
+        con.execute(
+            "select "
+            + ", ".join(
+                f'coalesce(bool_or(__breaks_{number}("{column.name}")'
+                + (f" and ({column.where})" if column.where else "")
+                + "), false)"
+                for number, (column, _, _) in enumerate(checks)
+            )
+            + " from incoming"
+        ).fetchall()[0]
+        if checks
+        else ()
+    )
+    for (column, failing, expected), is_broken in zip(checks, broken, strict=True):
+        if not is_broken:
             continue
         where = f"where {column.where}" if column.where else ""
-        for failing, expected in rules(column):
-            failure = _first_failure(con, column.name, failing, where)
-            if failure:
-                line, value = failure
-                raise InputError(
-                    path,
-                    f"expected {expected}, got {_got(value)}",
-                    line=line,
-                    column=label(column.name),
-                )
+        line, value = _first_failure(con, column.name, failing, where)
+        raise InputError(
+            path, f"expected {expected}, got {_got(value)}", line=line, column=label(column.name)
+        )
     if fmt.row_rules:
         for failing, column, expected in fmt.row_rules(Cells(fmt, present)):
             cell = f'"{column}"' if column in present else "cast(null as varchar)"
