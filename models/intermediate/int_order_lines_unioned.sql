@@ -95,26 +95,144 @@ from_aliexpress as (
         load_id,
         source_line,
     from aliexpress_order_lines
-
-),
-
-unioned as (
-
-    select * from from_dropscore
-    union all by name
-    select * from from_aliexpress
+    -- the few AliExpress rows are ranked again, so that two rows of one line here never
+    -- reach the pairing below
+    qualify row_number() over (
+        partition by order_line_id order by exported_at desc, load_id desc
+    ) = 1
 
 ),
 
 newest_version as (
 
     -- A line exported by two tools (an exporter file and the API) is one line: the newest
-    -- export wins, as within a source.
-    select *
-    from unioned
-    qualify row_number() over (
-        partition by order_line_id order by exported_at desc, load_id desc
-    ) = 1
+    -- export wins, as within a source (for the same time, the one loaded last). Each source's
+    -- staging already keeps one row per line, so the line seen twice is one in both sources:
+    -- pairing them by line takes one pass over the dropscore lines (the AliExpress side is
+    -- small) instead of ranking every row again.
+    select
+        from_dropscore.order_line_id is null
+        or (
+            from_aliexpress.order_line_id is not null
+            and (
+                from_aliexpress.exported_at > from_dropscore.exported_at
+                or (from_aliexpress.exported_at is not null and from_dropscore.exported_at is null)
+                or (
+                    from_aliexpress.exported_at is not distinct from from_dropscore.exported_at
+                    and from_aliexpress.load_id > from_dropscore.load_id
+                )
+            )
+        ) as is_aliexpress_newer,
+        case
+            when is_aliexpress_newer then from_aliexpress.order_line_id
+            else from_dropscore.order_line_id
+        end as order_line_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.supplier_order_id
+            else from_dropscore.supplier_order_id
+        end as supplier_order_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.line_id
+            else from_dropscore.line_id
+        end as line_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.supplier_id
+            else from_dropscore.supplier_id
+        end as supplier_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.supplier_name
+            else from_dropscore.supplier_name
+        end as supplier_name,
+        case
+            when is_aliexpress_newer then from_aliexpress.product_id
+            else from_dropscore.product_id
+        end as product_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.sku_id
+            else from_dropscore.sku_id
+        end as sku_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.product_title
+            else from_dropscore.product_title
+        end as product_title,
+        case
+            when is_aliexpress_newer then from_aliexpress.store_order
+            else from_dropscore.store_order
+        end as store_order,
+        case
+            when is_aliexpress_newer then from_aliexpress.quantity
+            else from_dropscore.quantity
+        end as quantity,
+        case
+            when is_aliexpress_newer then from_aliexpress.unit_price
+            else from_dropscore.unit_price
+        end as unit_price,
+        case
+            when is_aliexpress_newer then from_aliexpress.shipping_fee
+            else from_dropscore.shipping_fee
+        end as shipping_fee,
+        case
+            when is_aliexpress_newer then from_aliexpress.line_amount
+            else from_dropscore.line_amount
+        end as line_amount,
+        case
+            when is_aliexpress_newer then from_aliexpress.currency
+            else from_dropscore.currency
+        end as currency,
+        case
+            when is_aliexpress_newer then from_aliexpress.status
+            else from_dropscore.status
+        end as status,
+        case
+            when is_aliexpress_newer then from_aliexpress.cancelled_by
+            else from_dropscore.cancelled_by
+        end as cancelled_by,
+        case
+            when is_aliexpress_newer then from_aliexpress.ordered_at
+            else from_dropscore.ordered_at
+        end as ordered_at,
+        case
+            when is_aliexpress_newer then from_aliexpress.shipped_at
+            else from_dropscore.shipped_at
+        end as shipped_at,
+        case
+            when is_aliexpress_newer then from_aliexpress.delivered_at
+            else from_dropscore.delivered_at
+        end as delivered_at,
+        case
+            when is_aliexpress_newer then from_aliexpress.promised_ship_days
+            else from_dropscore.promised_ship_days
+        end as promised_ship_days,
+        case
+            when is_aliexpress_newer then from_aliexpress.promised_delivery_days
+            else from_dropscore.promised_delivery_days
+        end as promised_delivery_days,
+        case
+            when is_aliexpress_newer then from_aliexpress.tracking_number
+            else from_dropscore.tracking_number
+        end as tracking_number,
+        case
+            when is_aliexpress_newer then from_aliexpress.carrier
+            else from_dropscore.carrier
+        end as carrier,
+        case
+            when is_aliexpress_newer then from_aliexpress.ship_to_country
+            else from_dropscore.ship_to_country
+        end as ship_to_country,
+        case
+            when is_aliexpress_newer then from_aliexpress.exported_at
+            else from_dropscore.exported_at
+        end as exported_at,
+        case
+            when is_aliexpress_newer then from_aliexpress.load_id
+            else from_dropscore.load_id
+        end as load_id,
+        case
+            when is_aliexpress_newer then from_aliexpress.source_line
+            else from_dropscore.source_line
+        end as source_line,
+    from from_dropscore
+    full join from_aliexpress on from_dropscore.order_line_id = from_aliexpress.order_line_id
 
 ),
 

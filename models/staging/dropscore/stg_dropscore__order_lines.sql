@@ -1,21 +1,54 @@
 with
 
-source as (
+source as not materialized (
 
     select * from {{ source('raw', 'dropscore_order_lines') }}
 
 ),
 
-newest_version as (
+repeated_keys as (
+
+    -- Lines exported more than once: only their versions need ranking.
+    select
+        supplier_order_id,
+        line_id,
+    from source
+    group by supplier_order_id, line_id
+    having count(*) > 1
+
+),
+
+single_versions as (
+
+    select source.*
+    from source
+    anti join repeated_keys
+        on source.supplier_order_id is not distinct from repeated_keys.supplier_order_id
+        and source.line_id is not distinct from repeated_keys.line_id
+
+),
+
+newest_of_repeated as (
 
     -- Weekly exports overlap: the newest export of a line wins; for two exports of the same
     -- time, the one loaded last (a corrected file).
-    select *
+    select source.*
     from source
+    semi join repeated_keys
+        on source.supplier_order_id is not distinct from repeated_keys.supplier_order_id
+        and source.line_id is not distinct from repeated_keys.line_id
     qualify row_number() over (
-        partition by supplier_order_id, line_id
-        order by exported_at desc, load_id desc
+        partition by source.supplier_order_id, source.line_id
+        order by source.exported_at desc, source.load_id desc
     ) = 1
+
+),
+
+newest_version as (
+
+    select * from single_versions
+    union all
+    select * from newest_of_repeated
 
 ),
 
