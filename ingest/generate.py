@@ -111,14 +111,7 @@ REASONS = (
     },
     {"Changed my mind": 60, "No longer needed": 40},
 )
-RESOLUTIONS = (
-    "full_refund",
-    "partial_refund",
-    "return_and_refund",
-    "resend",
-    "rejected",
-    "withdrawn",
-)
+RESOLUTIONS = DROPSCORE_DISPUTES.column("resolution").choices
 FULL_REFUND, PARTIAL_REFUND, RETURN_AND_REFUND, RESEND, REJECTED, WITHDRAWN = range(6)
 RESOLUTION_WEIGHTS = (
     (30, 25, 15, 10, 12, 8),
@@ -757,6 +750,36 @@ def _draw_chunk(
     return lines, disputes
 
 
+def _draw_outcomes(
+    rng: np.random.Generator,
+    weights: np.ndarray,
+    kind: np.ndarray,
+    is_closed: np.ndarray,
+    value_cents: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """How each dispute ends: resolution (drawn from its row of `weights`), status, refund,
+    return method and the return shipping the dropshipper paid, in cents."""
+    count = len(kind)
+    cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
+    resolution = np.minimum((rng.random(count)[:, None] >= cdf).sum(axis=1), len(RESOLUTIONS) - 1)
+    status = np.where(is_closed, np.where(resolution == WITHDRAWN, 2, 1), 0)
+    refund_share = np.select(
+        [np.isin(resolution, (FULL_REFUND, RETURN_AND_REFUND)), resolution == PARTIAL_REFUND],
+        [1.0, rng.uniform(0.2, 0.7, count)],
+        0.0,
+    )
+    refund_cents = np.round(value_cents * refund_share).astype(np.int64)
+    own_expense = rng.random(count) < np.array(OWN_EXPENSE_SHARE)[kind]
+    return_method = np.where(
+        resolution == RETURN_AND_REFUND, np.where(own_expense, OWN_EXPENSE, FREE_LABEL), NO_RETURN
+    )
+    charged = (return_method == OWN_EXPENSE) | (
+        (return_method == FREE_LABEL) & (rng.random(count) < CHARGED_FREE_LABEL_SHARE)
+    )
+    return_cost_cents = np.where(charged, rng.integers(300, 2500, count), 0)
+    return resolution, status, refund_cents, return_method, return_cost_cents
+
+
 def _dispute_table(
     rng: np.random.Generator,
     run: _Run,
@@ -783,24 +806,9 @@ def _dispute_table(
 
     weights = np.array(RESOLUTION_WEIGHTS, float)[kind]
     weights[:, REJECTED] *= np.where(is_bad_supplier, BAD_SUPPLIER_REJECTION_FACTOR, 1.0)
-    cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
-    resolution = np.minimum((rng.random(count)[:, None] >= cdf).sum(axis=1), len(RESOLUTIONS) - 1)
-    status = np.where(is_closed, np.where(resolution == WITHDRAWN, 2, 1), 0)
-
-    refund_share = np.select(
-        [np.isin(resolution, (FULL_REFUND, RETURN_AND_REFUND)), resolution == PARTIAL_REFUND],
-        [1.0, rng.uniform(0.2, 0.7, count)],
-        0.0,
+    resolution, status, refund_cents, return_method, return_cost_cents = _draw_outcomes(
+        rng, weights, kind, is_closed, value_cents
     )
-    refund_cents = np.round(value_cents * refund_share).astype(np.int64)
-    own_expense = rng.random(count) < np.array(OWN_EXPENSE_SHARE)[kind]
-    return_method = np.where(
-        resolution == RETURN_AND_REFUND, np.where(own_expense, OWN_EXPENSE, FREE_LABEL), NO_RETURN
-    )
-    charged = (return_method == OWN_EXPENSE) | (
-        (return_method == FREE_LABEL) & (rng.random(count) < CHARGED_FREE_LABEL_SHARE)
-    )
-    return_cost_cents = np.where(charged, rng.integers(300, 2500, count), 0)
     has_return = is_closed & (return_method != NO_RETURN)
 
     # Most buyers name the line; some only the product or nothing (the whole order). Those two
@@ -1232,27 +1240,14 @@ def _disputes_a_week_on(
     )
     is_closed = closed_at <= end
     weights = np.array(RESOLUTION_WEIGHTS, float)[kind].reshape(count, len(RESOLUTIONS))
-    cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
-    resolution = np.minimum((rng.random(count)[:, None] >= cdf).sum(axis=1), len(RESOLUTIONS) - 1)
-    status = np.where(is_closed, np.where(resolution == WITHDRAWN, 2, 1), 0)
-    refund_share = np.select(
-        [np.isin(resolution, (FULL_REFUND, RETURN_AND_REFUND)), resolution == PARTIAL_REFUND],
-        [1.0, rng.uniform(0.2, 0.7, count)],
-        0.0,
+    resolution, status, refund_cents, return_method, return_cost_cents = _draw_outcomes(
+        rng, weights, kind, is_closed, value_cents
     )
-    own_expense = rng.random(count) < np.array(OWN_EXPENSE_SHARE)[kind]
-    return_method = np.where(
-        resolution == RETURN_AND_REFUND, np.where(own_expense, OWN_EXPENSE, FREE_LABEL), NO_RETURN
-    )
-    charged = (return_method == OWN_EXPENSE) | (
-        (return_method == FREE_LABEL) & (rng.random(count) < CHARGED_FREE_LABEL_SHARE)
-    )
-    return_cost_cents = np.where(charged, rng.integers(300, 2500, count), 0)
     updates = {
         "closed_at": timestamps(np.where(is_closed, closed_at, 0), is_closed),
         "status": _texts(DISPUTE_STATUSES, status),
         "resolution": _texts(RESOLUTIONS, resolution, is_closed),
-        "refund_amount": _money(np.round(value_cents * refund_share).astype(np.int64), is_closed),
+        "refund_amount": _money(refund_cents, is_closed),
         "return_method": _texts(RETURN_METHODS, return_method, is_closed),
         "return_shipping_cost": _money(return_cost_cents, is_closed & (return_method != NO_RETURN)),
     }
