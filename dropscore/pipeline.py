@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -164,21 +165,56 @@ def _build(
     settings: Settings, dbt_vars: dict[str, object], progress: Progress, unit_tests: bool
 ) -> BuildResult:
     started = datetime.now(UTC)
+    fingerprint = _models_fingerprint(dbt_vars)
     con = connect_build(settings)  # creates the file and its raw tables on a first build
     try:
         ensure_raw_schema(con)
+        full_refresh = fingerprint != _last_models_fingerprint(con)
     finally:
         con.close()
-    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests)
-    _record_build(settings, started, nodes, dbt_vars)
+    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
+    _record_build(settings, started, nodes, dbt_vars, fingerprint)
     progress(f"publishing {settings.warehouse_path}")
     warehouse = publish(settings)
     elapsed = (datetime.now(UTC) - started).total_seconds()
     return BuildResult(nodes=nodes, elapsed_seconds=elapsed, warehouse=warehouse)
 
 
+def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
+    """What every incremental row depends on besides the loads: the models, macros, seeds and
+    project settings, and this run's vars. When it changes, every table is rebuilt in full."""
+    digest = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
+    paths = [PROJECT_DIR / "dbt_project.yml"]
+    for folder in ("models", "macros", "seeds"):
+        paths += sorted(path for path in (PROJECT_DIR / folder).rglob("*") if path.is_file())
+    for path in paths:
+        digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _last_models_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint the last successful build was made with; None before the first."""
+    recorded = con.execute(
+        """
+        select 1 from information_schema.columns
+        where table_schema = 'meta' and table_name = 'builds' and column_name = 'models_fingerprint'
+        """
+    ).fetchall()
+    if not recorded:
+        return None
+    last = con.execute(
+        "select models_fingerprint from meta.builds order by finished_at desc limit 1"
+    ).fetchall()
+    return last[0][0] if last else None
+
+
 def _dbt_build(
-    settings: Settings, dbt_vars: dict[str, object], progress: Progress, unit_tests: bool
+    settings: Settings,
+    dbt_vars: dict[str, object],
+    progress: Progress,
+    unit_tests: bool,
+    full_refresh: bool,
 ) -> int:
     from dbt.cli.main import dbtRunner  # imported late: it takes a second to import
 
@@ -206,6 +242,8 @@ def _dbt_build(
     ]  # fmt: skip
     if not unit_tests:
         arguments += ["--exclude-resource-type", "unit_test"]
+    if full_refresh:
+        arguments += ["--full-refresh"]
     # On a full disk the log file fails too; logging would print a traceback per lost line.
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
@@ -253,8 +291,11 @@ def _first_failure(result) -> str:
     return "dbt build failed"
 
 
-def _record_build(settings: Settings, started: datetime, nodes: int, dbt_vars: dict) -> None:
-    """Keep a row per successful build in the warehouse itself, for the data health page."""
+def _record_build(
+    settings: Settings, started: datetime, nodes: int, dbt_vars: dict, fingerprint: str
+) -> None:
+    """Keep a row per successful build in the warehouse itself, for the data health page and
+    for the next build to tell whether it may build incrementally."""
     con = connect_build(settings)
     try:
         con.execute("create schema if not exists meta")
@@ -266,9 +307,10 @@ def _record_build(settings: Settings, started: datetime, nodes: int, dbt_vars: d
             )
             """
         )
+        con.execute("alter table meta.builds add column if not exists models_fingerprint varchar")
         con.execute(
-            "insert into meta.builds values (?, now(), ?, ?, ?)",
-            [started, nodes, json.dumps(dbt_vars), __version__],
+            "insert into meta.builds values (?, now(), ?, ?, ?, ?)",
+            [started, nodes, json.dumps(dbt_vars), __version__, fingerprint],
         )
         record_verdicts(con)
         con.execute("checkpoint")

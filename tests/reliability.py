@@ -38,7 +38,9 @@ def marts_digest(warehouse: Path) -> dict[str, str]:
         tables = [
             name
             for (name,) in con.execute(
-                "select table_name from duckdb_tables() where schema_name = 'marts' order by 1"
+                # tables and views: fct_order_lines is a view
+                "select table_name from information_schema.tables "
+                "where table_schema = 'marts' order by 1"
             ).fetchall()
         ]
         digest = {}

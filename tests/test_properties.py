@@ -202,6 +202,96 @@ def test_repeats_old_exports_late_and_a_corrected_file_change_no_mart(
     assert marts_digest(replayed.warehouse_path) == marts_digest(reference.warehouse_path)
 
 
+def built_week_by_week(exports, tmp_path_factory, sequence) -> Settings:
+    """A run per export, as a user runs the weekly job: every run after the first is
+    incremental."""
+    settings = Settings(home=tmp_path_factory.mktemp("weekly-home"))
+    for unit in sequence:
+        run(settings, exports[unit])
+    return settings
+
+
+def rebuilt_lines(settings: Settings) -> dict[str, dict[int, int]]:
+    """Per incremental table: how many lines were last rebuilt by the run that had seen each
+    load id."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return {
+            table: dict(
+                con.execute(
+                    f"select built_through_load_id, count(*) from intermediate.{table} group by 1"
+                ).fetchall()
+            )
+            for table in ("int_order_lines_unioned", "int_order_lines_costed")
+        }
+
+
+@pytest.mark.parametrize(
+    "sequence", [["A", "B", "C"], ["A", "B", "A'", "C-wrong", "C", "B'"]], ids=" then ".join
+)
+def test_a_run_after_each_export_gives_the_marts_of_one_build_of_them_all(
+    exports, reference, tmp_path_factory, sequence
+):
+    weekly = built_week_by_week(exports, tmp_path_factory, sequence)
+
+    assert marts_digest(weekly.warehouse_path) == marts_digest(reference.warehouse_path)
+    # ... and the later runs rebuilt only some lines: lines no later export touched keep the
+    # mark of the run that last rebuilt them (a full rebuild would leave one mark).
+    for table, lines_by_mark in rebuilt_lines(weekly).items():
+        assert len(lines_by_mark) > 1, (table, lines_by_mark)
+
+
+def test_a_changed_var_rebuilds_every_line(exports, tmp_path_factory):
+    settings = Settings(home=tmp_path_factory.mktemp("home"))
+    run(settings, exports["A"])
+    run(settings, exports["B"], dbt_vars={"handling_days": 2})
+    fresh = Settings(home=tmp_path_factory.mktemp("home"))
+    run(fresh, exports["A"] + exports["B"], dbt_vars={"handling_days": 2})
+
+    assert marts_digest(settings.warehouse_path) == marts_digest(fresh.warehouse_path)
+    assert list(rebuilt_lines(settings)["int_order_lines_costed"]) == [4]
+
+
+# The store's refunds for 40 of export A's store orders (orders named on the supplier lines).
+REFUNDS = """
+copy (
+    select
+        '5.6E+12' as "Order",
+        store_order as "Name",
+        'refund' as "Kind",
+        'shopify_payments' as "Gateway",
+        strftime(max(ordered_at::timestamptz) + interval 20 day, '%Y-%m-%d %H:%M:%S +0000')
+            as "Created At",
+        'success' as "Status",
+        '5.00' as "Amount",
+        'USD' as "Currency",
+        'visa' as "Card Type",
+    from read_csv($source, all_varchar = true)
+    group by store_order
+    order by hash(store_order)
+    limit 40
+) to '{out}' (header)
+"""
+
+
+def test_refunds_loaded_after_their_lines_reach_them(exports, tmp_path_factory):
+    refunds = write(
+        REFUNDS, tmp_path_factory.mktemp("store") / "refunds.csv", source=str(exports["A"][0])
+    )
+    weekly = Settings(home=tmp_path_factory.mktemp("home"))
+    run(weekly, exports["A"])
+    run(weekly, [refunds])
+    once = Settings(home=tmp_path_factory.mktemp("home"))
+    run(once, exports["A"] + [refunds])
+
+    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    with duckdb.connect(str(weekly.warehouse_path), read_only=True) as con:
+        (refunded,) = con.execute(
+            "select count(distinct store_order) from marts.fct_order_lines "
+            "where linked_customer_refund_amount > 0"
+        ).fetchone()
+    assert refunded == 40
+
+
 def test_a_corrected_file_really_differs_from_the_one_it_corrects(exports):
     assert exports["C-wrong"][0].read_bytes() != exports["C"][0].read_bytes()
     assert exports["C-wrong"][1].read_bytes() != exports["C"][1].read_bytes()

@@ -3,17 +3,43 @@
 -- `reporting_currency` var, through the exchange_rates seed) and the original amounts and
 -- currency kept beside it. A line in a currency without a rate keeps NULL converted amounts
 -- and `is_missing_exchange_rate`, never a 1:1 conversion.
+--
+-- Incremental (see macros/incremental.sql): a run rebuilds the lines of the supplier orders its
+-- new loads name, every version of them, and leaves the rest.
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+changed_supplier_orders as (
+
+    {{ supplier_orders_loaded_since_built() }}
+
+),
+{% endif %}
 
 dropscore_order_lines as (
 
     select * from {{ ref('stg_dropscore__order_lines') }}
+    {% if is_incremental() %}
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    {% endif %}
 
 ),
 
 aliexpress_order_lines as (
 
     select * from {{ ref('stg_aliexpress__order_lines') }}
+    {% if is_incremental() %}
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    {% endif %}
 
 ),
 
@@ -286,6 +312,7 @@ converted as (
         newest_version.shipping_fee as original_shipping_fee,
         newest_version.line_amount as original_line_amount,
         exchange_rates.rate_to_reporting is null as is_missing_exchange_rate,
+        {{ built_through_load_id() }} as built_through_load_id,
     from newest_version
     left join exchange_rates on upper(newest_version.currency) = exchange_rates.currency
     left join linked_store_orders

@@ -65,14 +65,11 @@ line_counts as (
         count(is_late_shipment) filter (where is_mature) as shipped_lines,
         count(*) filter (where is_mature and is_late_delivery) as late_delivery_lines,
         count(is_late_delivery) filter (where is_mature) as delivered_lines_with_promise,
-        quantile_cont(handling_days, 0.5) filter (where is_mature) as handling_days_median,
-        quantile_cont(handling_days, 0.9) filter (where is_mature) as handling_days_p90,
-        quantile_cont(delivery_days, 0.5) filter (where is_mature) as delivery_days_median,
-        quantile_cont(delivery_days, 0.9) filter (where is_mature) as delivery_days_p90,
-        quantile_cont(order_to_delivery_days, 0.5) filter (where is_mature)
-            as order_to_delivery_days_median,
-        quantile_cont(order_to_delivery_days, 0.9) filter (where is_mature)
-            as order_to_delivery_days_p90,
+        -- both quantiles of a column from one sort of it
+        quantile_cont(handling_days, [0.5, 0.9]) filter (where is_mature) as handling_days_q,
+        quantile_cont(delivery_days, [0.5, 0.9]) filter (where is_mature) as delivery_days_q,
+        quantile_cont(order_to_delivery_days, [0.5, 0.9]) filter (where is_mature)
+            as order_to_delivery_days_q,
         coalesce(sum(line_amount) filter (where is_mature), 0)::decimal(18, 2)
             as mature_line_amount,
         sum(recovered_amount) filter (where is_mature)::decimal(18, 2) as refund_amount,
@@ -131,12 +128,12 @@ counts as (
         coalesce(line_counts.shipped_lines, 0) as shipped_lines,
         coalesce(line_counts.late_delivery_lines, 0) as late_delivery_lines,
         coalesce(line_counts.delivered_lines_with_promise, 0) as delivered_lines_with_promise,
-        line_counts.handling_days_median,
-        line_counts.handling_days_p90,
-        line_counts.delivery_days_median,
-        line_counts.delivery_days_p90,
-        line_counts.order_to_delivery_days_median,
-        line_counts.order_to_delivery_days_p90,
+        line_counts.handling_days_q[1] as handling_days_median,
+        line_counts.handling_days_q[2] as handling_days_p90,
+        line_counts.delivery_days_q[1] as delivery_days_median,
+        line_counts.delivery_days_q[2] as delivery_days_p90,
+        line_counts.order_to_delivery_days_q[1] as order_to_delivery_days_median,
+        line_counts.order_to_delivery_days_q[2] as order_to_delivery_days_p90,
         coalesce(resolution_times.resolved_disputes, 0) as resolved_disputes,
         resolution_times.resolution_days_median,
         resolution_times.resolution_days_p90,

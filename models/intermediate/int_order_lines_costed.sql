@@ -1,0 +1,315 @@
+-- One row per order line with everything about it that does not depend on the as-of date: its
+-- dispute outcome, late flags, timings and what it cost (customer refund, return, resend, loss).
+-- fct_order_lines adds what does (age, maturity, the analysis window) when it is read, so that
+-- a weekly run need not rewrite every line because a week has passed.
+--
+-- Dispute outcomes are NULL ("not in your data"), not false, when no dispute has been loaded
+-- at all.
+--
+-- Incremental (see macros/incremental.sql): a run rebuilds the lines of every supplier order
+-- and store order its new loads name. A line's outcome depends on its supplier order's
+-- disputes, its store order's refunds (shared over the order's lines) and the next purchase of
+-- the same goods for the same store order, so both whole orders are rebuilt.
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_line_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+all_order_lines as not materialized (
+
+    select * from {{ ref('int_order_lines_unioned') }}
+
+),
+
+line_disputes as (
+
+    select * from {{ ref('int_disputes_matched_to_lines') }}
+
+),
+
+customer_refunds as (
+
+    select * from {{ ref('int_customer_refunds_allocated') }}
+
+),
+
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
+order_links as (
+
+    select * from {{ ref('stg_order_links__links') }}
+
+),
+
+{% if is_incremental() %}
+changed_supplier_orders as (
+
+    {{ supplier_orders_loaded_since_built(with_disputes=true) }}
+
+),
+
+changed_store_orders as (
+
+    {{ store_orders_loaded_since_built() }}
+    union
+    -- the store orders the changed supplier orders fulfil, now and as last built
+    select {{ store_order_key('store_order') }}
+    from all_order_lines
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    union
+    select {{ store_order_key('store_order') }}
+    from {{ this }}
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    union
+    select {{ store_order_key('store_order') }}
+    from order_links
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+
+),
+
+affected_supplier_orders as (
+
+    select supplier_order_id from changed_supplier_orders
+    union
+    select supplier_order_id
+    from order_links
+    where {{ store_order_key('store_order') }} in (select store_order_key from changed_store_orders)
+
+),
+
+order_lines as not materialized (
+
+    select *
+    from all_order_lines
+    where
+        supplier_order_id in (select supplier_order_id from affected_supplier_orders)
+        or {{ store_order_key('store_order') }} in (
+            select store_order_key from changed_store_orders
+        )
+        -- every line when dispute data first arrives: its outcomes stop being "not in your data"
+        or (select has_dispute_data from as_of) is distinct from (
+            select has_dispute is not null from {{ this }} limit 1
+        )
+
+),
+{% else %}
+order_lines as not materialized (
+
+    select * from all_order_lines
+
+),
+{% endif %}
+
+dispute_outcomes as (
+
+    select
+        order_line_id,
+        count(*) filter (where is_counted) as disputes,
+        bool_or(is_counted and is_defect) as has_defect_dispute,
+        bool_or(is_counted and is_delivery_failure) as has_delivery_failure_dispute,
+        bool_or(status = 'open') as has_open_dispute,
+        -- the first dispute opened tells what went wrong
+        arg_min(category, opened_at) filter (where is_counted) as dispute_category,
+        arg_min(category_group, opened_at) filter (where is_counted) as dispute_category_group,
+        arg_min(resolution, opened_at) filter (where is_counted) as dispute_resolution,
+        arg_min(dispute_id, opened_at) filter (where is_counted) as first_dispute_id,
+        min(opened_at) filter (where is_counted) as first_dispute_opened_at,
+        max(closed_at) as last_dispute_closed_at,
+        sum(recovered_amount) as recovered_amount,
+        sum(return_cost) as return_cost,
+    from line_disputes
+    group by order_line_id
+
+),
+
+outcomes as (
+
+    select
+        order_lines.*,
+        case when as_of.has_dispute_data then coalesce(dispute_outcomes.disputes, 0) end
+            as disputes,
+        case when as_of.has_dispute_data then coalesce(dispute_outcomes.disputes, 0) > 0 end
+            as has_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_defect_dispute, false)
+        end as has_defect_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_delivery_failure_dispute, false)
+        end as has_delivery_failure_dispute,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.has_open_dispute, false)
+        end as has_open_dispute,
+        dispute_outcomes.dispute_category,
+        dispute_outcomes.dispute_category_group,
+        dispute_outcomes.dispute_resolution,
+        dispute_outcomes.first_dispute_id,
+        dispute_outcomes.first_dispute_opened_at,
+        dispute_outcomes.last_dispute_closed_at,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.recovered_amount, 0)
+        end::decimal(18, 2) as recovered_amount,
+        case
+            when as_of.has_dispute_data
+                then coalesce(dispute_outcomes.return_cost, 0)
+        end::decimal(18, 2) as return_cost,
+        order_lines.shipped_at is not null
+        or order_lines.delivered_at is not null
+        or order_lines.status in ('shipped', 'delivered') as is_shipped,
+        order_lines.status = 'delivered' or order_lines.delivered_at is not null as is_delivered,
+        order_lines.status = 'cancelled' as is_cancelled,
+    from order_lines
+    cross join as_of
+    left join dispute_outcomes on order_lines.order_line_id = dispute_outcomes.order_line_id
+
+),
+
+reorders as (
+
+    -- A later supplier order line for the same store order and product is the dropshipper
+    -- buying the goods again to replace what failed: its cost is the failed line's resend cost.
+    select
+        order_line_id,
+        lead(line_amount) over same_goods as next_line_amount,
+        lead(ordered_at) over same_goods as next_ordered_at,
+    from order_lines
+    where store_order is not null and product_id is not null
+    window same_goods as (
+        partition by store_order, product_id order by ordered_at, order_line_id
+    )
+
+),
+
+flagged as (
+
+    select
+        outcomes.order_line_id,
+        outcomes.supplier_order_id,
+        outcomes.line_id,
+        outcomes.supplier_id,
+        outcomes.product_id,
+        outcomes.product_title,
+        outcomes.sku_id,
+        outcomes.store_order,
+        outcomes.ordered_at,
+        cast(outcomes.ordered_at as date) as ordered_date,
+        cast(date_trunc('week', outcomes.ordered_at) as date) as ordered_week,
+        strftime(outcomes.ordered_at, '%G-W%V') as ordered_iso_week,
+        outcomes.shipped_at,
+        outcomes.delivered_at,
+        outcomes.status,
+        outcomes.cancelled_by,
+        outcomes.quantity,
+        cast(outcomes.unit_price as decimal(18, 2)) as unit_price,
+        cast(outcomes.shipping_fee as decimal(18, 2)) as shipping_fee,
+        cast(outcomes.line_amount as decimal(18, 2)) as line_amount,
+        outcomes.currency,
+        outcomes.ship_to_country,
+        outcomes.is_shipped,
+        outcomes.is_delivered,
+        outcomes.is_cancelled,
+        outcomes.is_cancelled
+        and coalesce(outcomes.cancelled_by, 'seller') <> 'buyer'
+        and not outcomes.is_shipped as is_seller_cancelled,
+        outcomes.ordered_at
+        + to_days(coalesce(outcomes.promised_ship_days, {{ var('handling_days') }}))
+            as promised_ship_by_at,
+        outcomes.ordered_at + to_days(outcomes.promised_delivery_days)
+            as promised_delivery_by_at,
+        case
+            when outcomes.shipped_at is not null
+                then outcomes.shipped_at > outcomes.ordered_at + to_days(
+                    coalesce(outcomes.promised_ship_days, {{ var('handling_days') }})
+                )
+        end as is_late_shipment,
+        case
+            when outcomes.delivered_at is not null
+                and outcomes.promised_delivery_days is not null
+                then outcomes.delivered_at
+                > outcomes.ordered_at + to_days(outcomes.promised_delivery_days)
+        end as is_late_delivery,
+        date_diff('second', outcomes.ordered_at, outcomes.shipped_at) / 86400.0
+            as handling_days,
+        date_diff('second', outcomes.shipped_at, outcomes.delivered_at) / 86400.0
+            as delivery_days,
+        date_diff('second', outcomes.ordered_at, outcomes.delivered_at) / 86400.0
+            as order_to_delivery_days,
+        outcomes.disputes,
+        outcomes.has_dispute,
+        outcomes.has_defect_dispute,
+        outcomes.has_delivery_failure_dispute,
+        outcomes.has_open_dispute,
+        outcomes.dispute_category,
+        outcomes.dispute_category_group,
+        outcomes.dispute_resolution,
+        outcomes.first_dispute_id,
+        outcomes.first_dispute_opened_at,
+        outcomes.last_dispute_closed_at,
+        outcomes.recovered_amount,
+        outcomes.return_cost,
+        case
+            when outcomes.has_defect_dispute or outcomes.has_delivery_failure_dispute
+                then coalesce(
+                    case
+                        when reorders.next_ordered_at > outcomes.ordered_at
+                            then reorders.next_line_amount
+                    end,
+                    0
+                )
+            when outcomes.has_dispute is not null then 0
+        end::decimal(18, 2) as resend_cost,
+        customer_refunds.customer_refund_amount as linked_customer_refund_amount,
+    from outcomes
+    left join reorders on outcomes.order_line_id = reorders.order_line_id
+    left join customer_refunds on outcomes.order_line_id = customer_refunds.order_line_id
+
+),
+
+costed as (
+
+    select
+        *,
+        -- Without the store's own refunds, a line that failed is taken to be refunded to the
+        -- customer at what it cost, unless the supplier or the dropshipper sent it again.
+        coalesce(
+            linked_customer_refund_amount,
+            case
+                when has_defect_dispute or has_delivery_failure_dispute
+                    then case
+                        when dispute_resolution = 'resend' or resend_cost > 0 then 0
+                        else line_amount
+                    end
+                when has_dispute is not null then 0
+            end
+        )::decimal(18, 2) as customer_refund_amount,
+        linked_customer_refund_amount is null as is_customer_refund_estimated,
+        recovered_amount > 0 as has_refund,
+    from flagged
+
+),
+
+final as (
+
+    select
+        *,
+        (customer_refund_amount + return_cost + resend_cost - recovered_amount)::decimal(18, 2)
+            as loss_amount,
+        {{ built_through_load_id() }} as built_through_load_id,
+    from costed
+
+)
+
+select * from final
