@@ -106,6 +106,7 @@ order_refunds as (
 
 store_order_links as (
 
+    -- only the refunded orders' links: most stores refund few orders, and every line names one
     select distinct
         ltrim(store_order, '#') as store_order_key,
         supplier_order_id,
@@ -114,6 +115,7 @@ store_order_links as (
         union all
         select store_order, supplier_order_id from order_lines where store_order is not null
     )
+    where ltrim(store_order, '#') in (select ltrim(store_order, '#') from order_refunds)
 
 ),
 

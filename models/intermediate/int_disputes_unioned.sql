@@ -93,11 +93,13 @@ unioned as (
 
 order_currencies as (
 
-    -- a dispute recorded without a currency is in the currency its order was paid in
+    -- a dispute recorded without a currency is in the currency its order was paid in (only
+    -- those orders are looked up: grouping every line costs more than the rest of the model)
     select
         supplier_order_id,
         min(original_currency) as currency,
     from order_lines
+    where supplier_order_id in (select supplier_order_id from unioned where currency is null)
     group by supplier_order_id
 
 ),
