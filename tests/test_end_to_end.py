@@ -34,10 +34,12 @@ def test_every_supplier_gets_a_scorecard_row_with_a_verdict(built_settings, samp
 def test_the_published_warehouse_opens_in_the_duckdb_1_5_cli(built_settings):
     result = subprocess.run(
         ["duckdb", "-readonly", "-csv", str(built_settings.warehouse_path), "-c",
-         "select count(*) > 0 as has_rows from marts.fct_supplier_scorecard"],
+         "select count(*) > 0 as has_rows from marts.fct_supplier_scorecard;"
+         # a view, over the intermediate tables, bound in a file now named `warehouse`
+         "select count(*) = count(is_mature) as bound from marts.fct_order_lines"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert result.stdout.splitlines() == ["has_rows", "true"]
+    assert result.stdout.splitlines() == ["has_rows", "true", "bound", "true"]
 
 
 def test_the_dashboard_lists_suppliers_with_verdicts(built_settings, monkeypatch):
