@@ -173,6 +173,7 @@ def _build(
     finally:
         con.close()
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
+    _drop_relations_no_longer_built(settings)
     _record_build(settings, started, nodes, dbt_vars, fingerprint)
     progress(f"publishing {settings.warehouse_path}")
     warehouse = publish(settings)
@@ -289,6 +290,35 @@ def _first_failure(result) -> str:
             message = (node.message or "").strip().splitlines()
             return f"dbt build failed at {node.node.unique_id}: {message[0] if message else ''}"
     return "dbt build failed"
+
+
+def _drop_relations_no_longer_built(settings: Settings) -> None:
+    """Drop the tables and views in dbt's schemas that the project no longer builds: a model
+    renamed or removed in an upgrade, or dbt's `__dbt_tmp` leftovers from an interrupted run,
+    would otherwise stay in every warehouse published after it."""
+    manifest = json.loads((settings.dbt_target_path / "manifest.json").read_text())
+    built = {
+        (node["schema"], node.get("alias") or node["name"])
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed", "snapshot")
+        and node["config"].get("materialized") != "ephemeral"
+    }
+    con = connect_build(settings)
+    try:
+        found = con.execute(
+            """
+            select table_schema, table_name, table_type = 'VIEW'
+            from information_schema.tables
+            where table_catalog = current_database() and list_contains(?, table_schema)
+            order by table_type = 'VIEW' desc  -- a view before the table it may read
+            """,
+            [sorted({schema for schema, _ in built})],
+        ).fetchall()
+        for schema, name, is_view in found:
+            if (schema, name) not in built:
+                con.execute(f'drop {"view" if is_view else "table"} "{schema}"."{name}"')
+    finally:
+        con.close()
 
 
 def _record_build(

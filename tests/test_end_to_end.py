@@ -90,6 +90,27 @@ def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sampl
     assert settings.warehouse_path.read_bytes() == before
 
 
+def test_a_build_drops_what_the_project_no_longer_builds(settings, sample_exports):
+    # a model an upgrade renamed, and a table an interrupted run left behind
+    run(settings, [sample_exports.orders])
+    with duckdb.connect(str(settings.build_path)) as con:
+        con.execute("create view marts.fct_renamed_since as select 1 as order_line_id")
+        con.execute("create table intermediate.int_order_lines_costed__dbt_tmp as select 1 as x")
+    build(settings)
+
+    for path in (settings.build_path, settings.warehouse_path):
+        with duckdb.connect(str(path), read_only=True) as con:
+            relations = {
+                f"{schema}.{name}"
+                for schema, name in con.execute(
+                    "select table_schema, table_name from information_schema.tables"
+                ).fetchall()
+            }
+        assert "marts.fct_renamed_since" not in relations
+        assert "intermediate.int_order_lines_costed__dbt_tmp" not in relations
+        assert {"marts.fct_order_lines", "intermediate.int_order_lines_costed"} <= relations
+
+
 def test_the_dbt_unit_tests_ran_and_passed_in_the_project_build(built_settings):
     results = json.loads((built_settings.dbt_target_path / "run_results.json").read_text())
     unit_tests = [r for r in results["results"] if r["unique_id"].startswith("unit_test.")]
