@@ -169,12 +169,12 @@ def _build(
     con = connect_build(settings)  # creates the file and its raw tables on a first build
     try:
         ensure_raw_schema(con)
-        full_refresh = fingerprint != _last_models_fingerprint(con)
+        full_refresh, built_through = _start_attempt(con, started, fingerprint)
     finally:
         con.close()
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
     _drop_relations_no_longer_built(settings)
-    _record_build(settings, started, nodes, dbt_vars, fingerprint)
+    _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
     warehouse = publish(settings)
     elapsed = (datetime.now(UTC) - started).total_seconds()
@@ -182,10 +182,15 @@ def _build(
 
 
 def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
-    """What every incremental row depends on besides the loads: the models, macros, seeds and
-    project settings, and this run's vars. When it changes, every table is rebuilt in full."""
-    digest = hashlib.sha256(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
-    paths = [PROJECT_DIR / "dbt_project.yml"]
+    """What every incremental row depends on besides the loads: the models, macros, seeds,
+    project and profile settings, this run's vars, and the versions that run them. When it
+    changes, every table is rebuilt in full."""
+    import dbt.version  # imported late, as dbt itself: a second to import
+
+    versions = f"{__version__} {duckdb.__version__} {dbt.version.__version__}"
+    digest = hashlib.sha256(versions.encode() + b"\0")
+    digest.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
+    paths = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
     for folder in ("models", "macros", "seeds"):
         paths += sorted(path for path in (PROJECT_DIR / folder).rglob("*") if path.is_file())
     for path in paths:
@@ -194,20 +199,55 @@ def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
     return digest.hexdigest()
 
 
-def _last_models_fingerprint(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The fingerprint the last successful build was made with; None before the first."""
-    recorded = con.execute(
+def _start_attempt(
+    con: duckdb.DuckDBPyConnection, started: datetime, fingerprint: str
+) -> tuple[bool, int]:
+    """Decide whether this build may be incremental, and note the attempt before dbt runs.
+
+    Incremental only when the last successful build and the last attempt both had this
+    fingerprint: an attempt with another one that failed may have left tables built under it.
+    The tests on incremental tables check the rows rebuilt since the last successful build
+    (all rows on a full refresh), read from `meta.build_attempt` as they run. Returns whether
+    to refresh in full, and the newest load this build covers.
+    """
+    con.execute("create schema if not exists meta")
+    con.execute(BUILDS_TABLE)
+    for column in ("models_fingerprint varchar", "built_through_load_id bigint"):  # older homes
+        con.execute(f"alter table meta.builds add column if not exists {column}")
+    con.execute(
         """
-        select 1 from information_schema.columns
-        where table_schema = 'meta' and table_name = 'builds' and column_name = 'models_fingerprint'
+        create table if not exists meta.build_attempt (
+            started_at timestamptz, models_fingerprint varchar, test_rows_built_after bigint
+        )
         """
+    )
+    ((last_built, last_built_through),) = con.execute(
+        "select arg_max(models_fingerprint, finished_at), "
+        "arg_max(built_through_load_id, finished_at) from meta.builds"
     ).fetchall()
-    if not recorded:
-        return None
-    last = con.execute(
-        "select models_fingerprint from meta.builds order by finished_at desc limit 1"
+    ((last_attempted,),) = con.execute(
+        "select any_value(models_fingerprint) from meta.build_attempt"
     ).fetchall()
-    return last[0][0] if last else None
+    full_refresh = not (fingerprint == last_built == last_attempted)
+    ((built_through,),) = con.execute("select coalesce(max(load_id), 0) from raw.loads").fetchall()
+    con.execute("begin transaction")
+    con.execute("delete from meta.build_attempt")
+    con.execute(
+        "insert into meta.build_attempt values (?, ?, ?)",
+        [started, fingerprint, -1 if full_refresh else last_built_through],
+    )
+    con.execute("commit")
+    return full_refresh, built_through
+
+
+# meta.builds: a row per successful build (the data health page shows them).
+BUILDS_TABLE = """
+create table if not exists meta.builds (
+    started_at timestamptz, finished_at timestamptz, nodes integer,
+    dbt_vars varchar, dropscore_version varchar,
+    models_fingerprint varchar, built_through_load_id bigint
+)
+"""
 
 
 def _dbt_build(
@@ -292,6 +332,10 @@ def _first_failure(result) -> str:
     return "dbt build failed"
 
 
+# The schemas dbt builds in (macros/generate_schema_name.sql); raw and meta are the pipeline's.
+DBT_SCHEMAS = {"staging", "intermediate", "marts", "seeds"}
+
+
 def _drop_relations_no_longer_built(settings: Settings) -> None:
     """Drop the tables and views in dbt's schemas that the project no longer builds: a model
     renamed or removed in an upgrade, or dbt's `__dbt_tmp` leftovers from an interrupted run,
@@ -312,7 +356,7 @@ def _drop_relations_no_longer_built(settings: Settings) -> None:
             where table_catalog = current_database() and list_contains(?, table_schema)
             order by table_type = 'VIEW' desc  -- a view before the table it may read
             """,
-            [sorted({schema for schema, _ in built})],
+            [sorted(DBT_SCHEMAS)],
         ).fetchall()
         for schema, name, is_view in found:
             if (schema, name) not in built:
@@ -322,25 +366,25 @@ def _drop_relations_no_longer_built(settings: Settings) -> None:
 
 
 def _record_build(
-    settings: Settings, started: datetime, nodes: int, dbt_vars: dict, fingerprint: str
+    settings: Settings,
+    started: datetime,
+    nodes: int,
+    dbt_vars: dict,
+    fingerprint: str,
+    built_through: int,
 ) -> None:
     """Keep a row per successful build in the warehouse itself, for the data health page and
     for the next build to tell whether it may build incrementally."""
     con = connect_build(settings)
     try:
-        con.execute("create schema if not exists meta")
         con.execute(
             """
-            create table if not exists meta.builds (
-                started_at timestamptz, finished_at timestamptz, nodes integer,
-                dbt_vars varchar, dropscore_version varchar
-            )
-            """
-        )
-        con.execute("alter table meta.builds add column if not exists models_fingerprint varchar")
-        con.execute(
-            "insert into meta.builds values (?, now(), ?, ?, ?, ?)",
-            [started, nodes, json.dumps(dbt_vars), __version__, fingerprint],
+            insert into meta.builds by name
+            select
+                ? as started_at, now() as finished_at, ? as nodes, ? as dbt_vars,
+                ? as dropscore_version, ? as models_fingerprint, ? as built_through_load_id
+            """,
+            [started, nodes, json.dumps(dbt_vars), __version__, fingerprint, built_through],
         )
         record_verdicts(con)
         con.execute("checkpoint")

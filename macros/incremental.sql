@@ -35,9 +35,14 @@
     where {{ loads_after_watermark() }}
     {% if with_disputes %}
     union
+    -- every order a changed dispute has named: a corrected export may move it to another
     select supplier_order_id
     from {{ source('raw', 'dropscore_disputes') }}
-    where {{ loads_after_watermark() }}
+    where dispute_id in (
+        select dispute_id
+        from {{ source('raw', 'dropscore_disputes') }}
+        where {{ loads_after_watermark() }}
+    )
     {% endif %}
 {% endmacro %}
 

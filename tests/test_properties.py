@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -24,9 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropscore.config import Settings
-from dropscore.pipeline import run
+from dropscore.pipeline import BuildFailed, _start_attempt, run
 from ingest.generate import generate
-from ingest.loader import load_files
+from ingest.loader import ensure_raw_schema, load_files
 from tests.reliability import marts_digest
 
 END = date(2026, 11, 22)
@@ -290,6 +291,157 @@ def test_refunds_loaded_after_their_lines_reach_them(exports, tmp_path_factory):
             "where linked_customer_refund_amount > 0"
         ).fetchone()
     assert refunded == 40
+
+
+# A dispute re-exported on another order: a corrected export may move it.
+MOVED_DISPUTE = """
+copy (
+    select * replace (
+        (select min(supplier_order_id) from read_csv($orders, all_varchar = true))
+            as supplier_order_id,
+        null as line_id,
+        null as product_id,
+        strftime($taken, '%Y-%m-%dT%H:%M:%SZ') as exported_at
+    )
+    from read_csv($source, all_varchar = true)
+    where status = 'closed' and supplier_order_id <> (
+        select min(supplier_order_id) from read_csv($orders, all_varchar = true)
+    )
+    order by dispute_id
+    limit 1
+) to '{out}' (header)
+"""
+
+
+def test_a_dispute_moved_to_another_order_leaves_the_first_order(exports, tmp_path_factory):
+    orders, disputes = exports["A"]
+    moved = write(
+        MOVED_DISPUTE,
+        tmp_path_factory.mktemp("moved") / "disputes.csv",
+        source=str(disputes),
+        orders=str(orders),
+        taken=datetime(2026, 11, 23, tzinfo=UTC),
+    )
+    weekly = Settings(home=tmp_path_factory.mktemp("home"))
+    run(weekly, exports["A"])
+    run(weekly, [moved])
+    once = Settings(home=tmp_path_factory.mktemp("home"))
+    run(once, exports["A"] + [moved])
+
+    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+
+
+# A store whose refunds reach supplier lines in the two less direct ways. Order 7001's line a2
+# names no store order, but a1 names #9001: #9001's refund is shared over both. Order 7003 is
+# linked to #9002 and #9003 (its lines take #9002, the first); its damaged line c1 was bought
+# again for #9002 (d1), which is c1's resend cost. The refunds arrive a week after the rest.
+SMALL_STORE = {
+    "orders.csv": (
+        "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
+        "unit_price,currency,status,delivered_at,store_order,exported_at\n"
+        "7001,a1,2026-01-05T10:00:00Z,s1,Store One,p1,1,10.00,USD,delivered,"
+        "2026-01-20T10:00:00Z,#9001,2026-03-01T00:00:00Z\n"
+        "7001,a2,2026-01-05T10:00:00Z,s1,Store One,p2,1,30.00,USD,delivered,"
+        "2026-01-20T10:00:00Z,,2026-03-01T00:00:00Z\n"
+        "7003,c1,2026-01-06T10:00:00Z,s2,Store Two,p3,1,8.00,USD,delivered,"
+        "2026-01-21T10:00:00Z,,2026-03-01T00:00:00Z\n"
+        "7004,d1,2026-01-25T10:00:00Z,s2,Store Two,p3,1,9.00,USD,delivered,"
+        "2026-02-05T10:00:00Z,#9002,2026-03-01T00:00:00Z\n"
+    ),
+    "disputes.csv": (
+        "dispute_id,supplier_order_id,line_id,opened_at,closed_at,reason,status,resolution,"
+        "exported_at\n"
+        "D1,7003,c1,2026-01-22T10:00:00Z,2026-01-24T10:00:00Z,Item damaged,closed,rejected,"
+        "2026-03-01T00:00:00Z\n"
+    ),
+    "links.csv": "store_order,supplier_order_id\n#9002,7003\n#9003,7003\n",
+}
+REFUNDS_LATER = (
+    "Order,Name,Kind,Gateway,Created At,Status,Amount,Currency,Card Type\n"
+    "5.6E+12,#9001,refund,shopify_payments,2026-01-25 10:00:00 +0000,success,20.00,USD,visa\n"
+    "5.6E+12,#9003,refund,shopify_payments,2026-01-26 10:00:00 +0000,success,8.00,USD,visa\n"
+)
+
+
+def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_path):
+    files = [tmp_path / name for name in SMALL_STORE]
+    for path in files:
+        path.write_text(SMALL_STORE[path.name])
+    refunds = tmp_path / "transactions.csv"
+    refunds.write_text(REFUNDS_LATER)
+    weekly = Settings(home=tmp_path / "weekly")
+    run(weekly, files)
+    run(weekly, [refunds])
+    once = Settings(home=tmp_path / "once")
+    run(once, [*files, refunds])
+
+    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    with duckdb.connect(str(weekly.warehouse_path), read_only=True) as con:
+        lines = con.execute(
+            "select line_id, linked_customer_refund_amount, resend_cost "
+            "from marts.fct_order_lines order by line_id"
+        ).fetchall()
+    # #9001's 20.00 shared by value (10 : 30); #9003's 8.00 all to c1, the disputed line; the
+    # store has no word on #9002, d1's order
+    assert lines == [
+        ("a1", Decimal("5.00"), Decimal("0.00")),
+        ("a2", Decimal("15.00"), Decimal("0.00")),
+        ("c1", Decimal("8.00"), Decimal("9.00")),
+        ("d1", None, Decimal("0.00")),
+    ]
+
+
+def test_lines_a_failed_build_rebuilt_are_tested_again_by_the_next(exports, tmp_path_factory):
+    settings = Settings(home=tmp_path_factory.mktemp("home"))
+    run(settings, exports["A"])
+    run(settings, exports["B"])
+    # As if B's build (loads 3 and 4) had failed on a duplicate line it rebuilt: its rows stay
+    # rebuilt and no success is recorded. The line is one of B's oldest, which C does not touch.
+    with duckdb.connect(str(settings.build_path)) as con:
+        con.execute(
+            "delete from meta.builds where finished_at = (select max(finished_at) from meta.builds)"
+        )
+        con.execute(
+            """
+            insert into intermediate.int_order_lines_unioned
+            select * from intermediate.int_order_lines_unioned
+            where built_through_load_id = 4
+            order by ordered_at, order_line_id
+            limit 1
+            """
+        )
+    with pytest.raises(BuildFailed, match="unique_int_order_lines_unioned_order_line_id"):
+        run(settings, exports["C"])
+
+
+def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_path):
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    ensure_raw_schema(con)
+    started = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def succeed(fingerprint: str, built_through: int) -> None:
+        con.execute(
+            "insert into meta.builds by name select now() as finished_at, "
+            "? as models_fingerprint, ? as built_through_load_id",
+            [fingerprint, built_through],
+        )
+
+    def tested_after() -> int:
+        return con.execute("select test_rows_built_after from meta.build_attempt").fetchone()[0]
+
+    assert _start_attempt(con, started, "F1") == (True, 0)  # a new home
+    assert tested_after() == -1
+    succeed("F1", 0)
+    assert _start_attempt(con, started, "F1") == (False, 0)
+    assert tested_after() == 0
+    succeed("F1", 0)
+    assert _start_attempt(con, started, "F2")[0] is True  # a var or the models changed ...
+    assert tested_after() == -1
+    # ... and that build failed: its tables may be half F2, so F1 rebuilds in full too
+    assert _start_attempt(con, started, "F1")[0] is True
+    succeed("F1", 0)
+    assert _start_attempt(con, started, "F1")[0] is False
+    con.close()
 
 
 def test_a_corrected_file_really_differs_from_the_one_it_corrects(exports):

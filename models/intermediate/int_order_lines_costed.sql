@@ -8,8 +8,9 @@
 --
 -- Incremental (see macros/incremental.sql): a run rebuilds the lines of every supplier order
 -- and store order its new loads name. A line's outcome depends on its supplier order's
--- disputes, its store order's refunds (shared over the order's lines) and the next purchase of
--- the same goods for the same store order, so both whole orders are rebuilt.
+-- disputes, its store order's refund (shared over every supplier order linked to the store
+-- order) and the next purchase of the same goods for the same store order, so the lines of
+-- all of these are rebuilt.
 {{
     config(
         materialized='incremental',
@@ -77,28 +78,48 @@ changed_store_orders as (
 
 ),
 
-affected_supplier_orders as (
+refund_groups as (
 
+    -- every supplier order sharing a changed store order's refund: linked by an order-links
+    -- file or by one of its lines naming the store order
     select supplier_order_id from changed_supplier_orders
     union
     select supplier_order_id
     from order_links
     where {{ store_order_key('store_order') }} in (select store_order_key from changed_store_orders)
+    union
+    select supplier_order_id
+    from all_order_lines
+    where {{ store_order_key('store_order') }} in (select store_order_key from changed_store_orders)
 
 ),
 
-order_lines as not materialized (
+lines_to_rebuild as (
 
-    select *
+    select order_line_id, store_order
     from all_order_lines
     where
-        supplier_order_id in (select supplier_order_id from affected_supplier_orders)
+        supplier_order_id in (select supplier_order_id from refund_groups)
         or {{ store_order_key('store_order') }} in (
             select store_order_key from changed_store_orders
         )
         -- every line when dispute data first arrives: its outcomes stop being "not in your data"
         or (select has_dispute_data from as_of) is distinct from (
             select has_dispute is not null from {{ this }} limit 1
+        )
+
+),
+
+order_lines as not materialized (
+
+    -- ... with every line of their store orders, so that the reorder window below sees whole
+    -- partitions
+    select *
+    from all_order_lines
+    where
+        order_line_id in (select order_line_id from lines_to_rebuild)
+        or {{ store_order_key('store_order') }} in (
+            select {{ store_order_key('store_order') }} from lines_to_rebuild
         )
 
 ),
