@@ -252,6 +252,17 @@ def test_a_changed_var_rebuilds_every_line(exports, tmp_path_factory):
     assert list(rebuilt_lines(settings)["int_order_lines_costed"]) == [4]
 
 
+def built_in_two_runs_as_in_one(homes: Path, first: list[Path], later: list[Path]) -> Settings:
+    """Build `first`, then `later` incrementally, and check the marts equal one build of all."""
+    weekly = Settings(home=homes / "weekly")
+    run(weekly, first)
+    run(weekly, later)
+    once = Settings(home=homes / "once")
+    run(once, first + later)
+    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    return weekly
+
+
 # The store's refunds for 40 of export A's store orders (orders named on the supplier lines).
 REFUNDS = """
 copy (
@@ -278,13 +289,7 @@ def test_refunds_loaded_after_their_lines_reach_them(exports, tmp_path_factory):
     refunds = write(
         REFUNDS, tmp_path_factory.mktemp("store") / "refunds.csv", source=str(exports["A"][0])
     )
-    weekly = Settings(home=tmp_path_factory.mktemp("home"))
-    run(weekly, exports["A"])
-    run(weekly, [refunds])
-    once = Settings(home=tmp_path_factory.mktemp("home"))
-    run(once, exports["A"] + [refunds])
-
-    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    weekly = built_in_two_runs_as_in_one(tmp_path_factory.mktemp("homes"), exports["A"], [refunds])
     with duckdb.connect(str(weekly.warehouse_path), read_only=True) as con:
         (refunded,) = con.execute(
             "select count(distinct store_order) from marts.fct_order_lines "
@@ -322,13 +327,7 @@ def test_a_dispute_moved_to_another_order_leaves_the_first_order(exports, tmp_pa
         orders=str(orders),
         taken=datetime(2026, 11, 23, tzinfo=UTC),
     )
-    weekly = Settings(home=tmp_path_factory.mktemp("home"))
-    run(weekly, exports["A"])
-    run(weekly, [moved])
-    once = Settings(home=tmp_path_factory.mktemp("home"))
-    run(once, exports["A"] + [moved])
-
-    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    built_in_two_runs_as_in_one(tmp_path_factory.mktemp("homes"), exports["A"], [moved])
 
 
 # A store whose refunds reach supplier lines in the two less direct ways. Order 7001's line a2
@@ -369,13 +368,7 @@ def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_pa
         path.write_text(SMALL_STORE[path.name])
     refunds = tmp_path / "transactions.csv"
     refunds.write_text(REFUNDS_LATER)
-    weekly = Settings(home=tmp_path / "weekly")
-    run(weekly, files)
-    run(weekly, [refunds])
-    once = Settings(home=tmp_path / "once")
-    run(once, [*files, refunds])
-
-    assert marts_digest(weekly.warehouse_path) == marts_digest(once.warehouse_path)
+    weekly = built_in_two_runs_as_in_one(tmp_path, files, [refunds])
     with duckdb.connect(str(weekly.warehouse_path), read_only=True) as con:
         lines = con.execute(
             "select line_id, linked_customer_refund_amount, resend_cost "
