@@ -110,16 +110,24 @@ lines_to_rebuild as (
 
 ),
 
-order_lines as not materialized (
+lines_to_rebuild_store_orders as (
+
+    select distinct {{ store_order_key('store_order') }} as store_order_key
+    from lines_to_rebuild
+    where store_order is not null
+
+),
+
+order_lines as materialized (
 
     -- ... with every line of their store orders, so that the reorder window below sees whole
-    -- partitions
+    -- partitions (worked out once: outcomes and the window both read it)
     select *
     from all_order_lines
     where
         order_line_id in (select order_line_id from lines_to_rebuild)
         or {{ store_order_key('store_order') }} in (
-            select {{ store_order_key('store_order') }} from lines_to_rebuild
+            select store_order_key from lines_to_rebuild_store_orders
         )
 
 ),
