@@ -173,7 +173,6 @@ def _build(
     finally:
         con.close()
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
-    _drop_relations_no_longer_built(settings)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
     warehouse = publish(settings)
@@ -336,33 +335,29 @@ def _first_failure(result) -> str:
 DBT_SCHEMAS = {"staging", "intermediate", "marts", "seeds"}
 
 
-def _drop_relations_no_longer_built(settings: Settings) -> None:
+def _drop_relations_no_longer_built(con: duckdb.DuckDBPyConnection, manifest_path: Path) -> None:
     """Drop the tables and views in dbt's schemas that the project no longer builds: a model
     renamed or removed in an upgrade, or dbt's `__dbt_tmp` leftovers from an interrupted run,
     would otherwise stay in every warehouse published after it."""
-    manifest = json.loads((settings.dbt_target_path / "manifest.json").read_text())
+    manifest = json.loads(manifest_path.read_text())
     built = {
         (node["schema"], node.get("alias") or node["name"])
         for node in manifest["nodes"].values()
         if node["resource_type"] in ("model", "seed", "snapshot")
         and node["config"].get("materialized") != "ephemeral"
     }
-    con = connect_build(settings)
-    try:
-        found = con.execute(
-            """
-            select table_schema, table_name, table_type = 'VIEW'
-            from information_schema.tables
-            where table_catalog = current_database() and list_contains(?, table_schema)
-            order by table_type = 'VIEW' desc  -- a view before the table it may read
-            """,
-            [sorted(DBT_SCHEMAS)],
-        ).fetchall()
-        for schema, name, is_view in found:
-            if (schema, name) not in built:
-                con.execute(f'drop {"view" if is_view else "table"} "{schema}"."{name}"')
-    finally:
-        con.close()
+    found = con.execute(
+        """
+        select table_schema, table_name, table_type = 'VIEW'
+        from information_schema.tables
+        where table_catalog = current_database() and list_contains(?, table_schema)
+        order by table_type = 'VIEW' desc  -- a view before the table it may read
+        """,
+        [sorted(DBT_SCHEMAS)],
+    ).fetchall()
+    for schema, name, is_view in found:
+        if (schema, name) not in built:
+            con.execute(f'drop {"view" if is_view else "table"} "{schema}"."{name}"')
 
 
 def _record_build(
@@ -374,9 +369,11 @@ def _record_build(
     built_through: int,
 ) -> None:
     """Keep a row per successful build in the warehouse itself, for the data health page and
-    for the next build to tell whether it may build incrementally."""
+    for the next build to tell whether it may build incrementally; drop what dbt no longer
+    builds."""
     con = connect_build(settings)
     try:
+        _drop_relations_no_longer_built(con, settings.dbt_target_path / "manifest.json")
         con.execute(
             """
             insert into meta.builds by name
