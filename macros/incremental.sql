@@ -48,7 +48,6 @@
 
 
 {% macro store_orders_loaded_since_built() %}
-    -- as the refund allocation matches them: `#1001` and `1001` are one order
     select {{ store_order_key('name') }} as store_order_key
     from {{ source('shopify', 'shopify_orders') }}
     where {{ loads_after_watermark() }}

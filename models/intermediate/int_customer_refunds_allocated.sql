@@ -108,14 +108,16 @@ store_order_links as (
 
     -- only the refunded orders' links: most stores refund few orders, and every line names one
     select distinct
-        ltrim(store_order, '#') as store_order_key,
+        {{ store_order_key('store_order') }} as store_order_key,
         supplier_order_id,
     from (
         select store_order, supplier_order_id from order_links
         union all
         select store_order, supplier_order_id from order_lines where store_order is not null
     )
-    where ltrim(store_order, '#') in (select ltrim(store_order, '#') from order_refunds)
+    where {{ store_order_key('store_order') }} in (
+        select {{ store_order_key('store_order') }} from order_refunds
+    )
 
 ),
 
@@ -140,7 +142,7 @@ linked_lines as (
         coalesce(disputed_lines.is_disputed, false) as is_disputed,
     from order_refunds
     inner join store_order_links
-        on ltrim(order_refunds.store_order, '#') = store_order_links.store_order_key
+        on {{ store_order_key('order_refunds.store_order') }} = store_order_links.store_order_key
     inner join order_lines on store_order_links.supplier_order_id = order_lines.supplier_order_id
     left join disputed_lines on order_lines.order_line_id = disputed_lines.order_line_id
 
