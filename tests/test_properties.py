@@ -8,8 +8,11 @@ saved again (rows and columns in another order: other bytes, same records). C-wr
 mistakes (prices, statuses, refunds) that C, the corrected file, fixes; both were taken at the
 same moment, so the one loaded last wins.
 
-Full builds are few (three): the marts of A,B,C; of C,B,A; and of A,B,A',C-wrong,C,B'. Many more
-orders are checked on the staging views, which read raw live, without a build.
+The marts of A,B,C; of C,B,A; and of A,B,A',C-wrong,C,B' are compared, each built in one run
+and with a run per export (incremental: every run after the first rebuilds only the lines its
+files can change), together with stores whose later files reach earlier lines less directly
+(refunds, a moved dispute). Many more orders are checked on the staging views, which read raw
+live, without a build.
 """
 
 from __future__ import annotations
