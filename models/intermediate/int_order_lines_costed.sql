@@ -64,7 +64,7 @@ changed_store_orders as (
     {{ store_orders_loaded_since_built() }}
     union
     -- the store orders the changed supplier orders fulfil, now and as last built
-    select {{ store_order_key('store_order') }}
+    select store_order_key
     from all_order_lines
     where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
     union
@@ -90,17 +90,17 @@ refund_groups as (
     union
     select supplier_order_id
     from all_order_lines
-    where {{ store_order_key('store_order') }} in (select store_order_key from changed_store_orders)
+    where store_order_key in (select store_order_key from changed_store_orders)
 
 ),
 
 lines_to_rebuild as (
 
-    select order_line_id, store_order
+    select order_line_id, store_order_key
     from all_order_lines
     where
         supplier_order_id in (select supplier_order_id from refund_groups)
-        or {{ store_order_key('store_order') }} in (
+        or store_order_key in (
             select store_order_key from changed_store_orders
         )
         -- every line when dispute data first arrives: its outcomes stop being "not in your data"
@@ -112,9 +112,9 @@ lines_to_rebuild as (
 
 lines_to_rebuild_store_orders as (
 
-    select distinct {{ store_order_key('store_order') }} as store_order_key
+    select distinct store_order_key
     from lines_to_rebuild
-    where store_order is not null
+    where store_order_key is not null
 
 ),
 
@@ -126,7 +126,7 @@ order_lines as materialized (
     from all_order_lines
     where
         order_line_id in (select order_line_id from lines_to_rebuild)
-        or {{ store_order_key('store_order') }} in (
+        or store_order_key in (
             select store_order_key from lines_to_rebuild_store_orders
         )
 

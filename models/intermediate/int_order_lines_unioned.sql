@@ -286,6 +286,8 @@ converted as (
         newest_version.sku_id,
         newest_version.product_title,
         coalesce(newest_version.store_order, linked_store_orders.store_order) as store_order,
+        {{ store_order_key('coalesce(newest_version.store_order, linked_store_orders.store_order)') }}
+            as store_order_key,
         newest_version.quantity,
         cast(newest_version.unit_price * exchange_rates.rate_to_reporting as decimal(18, 2))
             as unit_price,
