@@ -22,10 +22,8 @@ as_of as (
         as_of_at - to_days({{ var('maturity_days') }}) as mature_if_ordered_by_at,
         as_of_at - to_days({{ var('settled_days') }}) as settled_if_quiet_since_at,
         {% if var('analysis_weeks') %}
-        as_of_at - to_days(7 * {{ var('analysis_weeks') }})
-        {% else %}
-        cast(null as timestamptz)
-        {% endif %} as analysis_window_after_at,
+        as_of_at - to_days(7 * {{ var('analysis_weeks') }}) as analysis_window_after_at,
+        {% endif %}
     from {{ ref('int_as_of_date') }}
 
 ),
@@ -50,8 +48,11 @@ aged as (
                 ) <= as_of.settled_if_quiet_since_at
             )
         ) as is_mature,
-        coalesce(order_lines.ordered_at > as_of.analysis_window_after_at, true)
-            as is_in_analysis_window,
+        {% if var('analysis_weeks') %}
+        order_lines.ordered_at > as_of.analysis_window_after_at
+        {% else %}
+        true
+        {% endif %} as is_in_analysis_window,
     from order_lines
     cross join as_of
 
