@@ -124,17 +124,20 @@ def kill_once(settings: Settings, reference: Reference, target: str, delay: floa
 class Chain:
     """Runs in one home, each killed at its target phase, then one left to finish."""
 
+    start: Settings  # the built home the chain begins from (never written)
     settings: Settings
     reference: Reference
     schedule: tuple[str, ...]
     rng: random.Random
     previous: dict[str, str]  # the marts of the home's published warehouse
     hits: Counter[str] = dataclasses.field(default_factory=Counter)
+    restarts: int = 0  # fresh homes after runs that finished before their kill
     torn_copies: int = 0  # kills that left a half-written copy of the warehouse
     wal_left: int = 0  # kills that left DuckDB a write-ahead log to replay
 
     def attempt(self, target: str, window: float) -> bool:
-        """Kill a run `target` phase at a moment drawn from `window` s; False if it finished first."""
+        """Kill a run in its `target` phase, `window` s at most after the phase began; False if
+        the run finished first."""
         settings, reference = self.settings, self.reference
         published = settings.warehouse_path.stat()
         published_bytes = file_sha256(settings.warehouse_path)
@@ -161,12 +164,21 @@ class Chain:
         assert lock_is_free(settings), context  # the kernel released the dead run's lock
         return run.process.returncode != 0
 
+    def restart(self) -> None:
+        """Go on from a fresh copy of the built home: after a run that finished, the next runs
+        would have nothing left to do, and killing them would prove nothing."""
+        self.restarts += 1
+        home = self.settings.home
+        self.settings = copy_home(self.start, home.with_name(f"{home.name}.{self.restarts}"))
+        self.previous = marts_digest(self.start.warehouse_path)
+
     def __call__(self) -> Chain:
         for target in self.schedule:
             # A run can get through the phase faster than the reference did: then try sooner.
             for tries in range(3):
                 if self.attempt(target, self.reference.windows[target] / 2**tries):
                     break
+                self.restart()
         final = WatchedRun(run_arguments(self.settings, self.reference.files))
         assert final.finish() == 0, final.stderr_text
         assert marts_digest(self.settings.warehouse_path) == self.reference.digest
@@ -182,6 +194,7 @@ def test_sigkill_at_any_point_leaves_the_last_complete_warehouse_and_the_next_ru
     # Two homes side by side: each run is mostly one busy core, and the machine has two.
     chains = [
         Chain(
+            built_settings,
             copy_home(built_settings, tmp_path / f"home-{number}"),
             reference,
             SCHEDULE,
@@ -196,9 +209,10 @@ def test_sigkill_at_any_point_leaves_the_last_complete_warehouse_and_the_next_ru
     kills = sum(count for phase, count in hits.items() if phase != "finished before the kill")
     torn = sum(chain.torn_copies for chain in finished)
     wal = sum(chain.wal_left for chain in finished)
+    restarts = sum(chain.restarts for chain in finished)
     print(
         f"\n{kills} kills of dropscore run survived: {dict(hits)}; "
-        f"{torn} left a half-written copy, {wal} a WAL to replay"
+        f"{torn} left a half-written copy, {wal} a WAL to replay; {restarts} fresh homes"
     )
     assert kills >= 20, dict(hits)
     assert hits["ingest"] >= 2 and hits["dbt"] >= 4, dict(hits)

@@ -107,12 +107,19 @@ order_refunds as (
 store_order_links as (
 
     -- only the refunded orders' links: most stores refund few orders, and every line names one
-    select distinct store_order_key, supplier_order_id
+    select distinct
+        store_order_key,
+        supplier_order_id,
     from (
-        select {{ store_order_key('store_order') }} as store_order_key, supplier_order_id
+        select
+            {{ store_order_key('store_order') }} as store_order_key,
+            supplier_order_id,
         from order_links
         union all
-        select store_order_key, supplier_order_id from order_lines
+        select
+            store_order_key,
+            supplier_order_id,
+        from order_lines
     )
     where store_order_key in (select {{ store_order_key('store_order') }} from order_refunds)
 

@@ -15,8 +15,9 @@ order_lines as (
 
 as_of as (
 
-    -- The as-of date's cut-offs, worked out once: written per line, the calendar arithmetic
-    -- costs more than the rest of the view together.
+    -- The as-of date's cut-offs, worked out once. Written against the joined as-of row, the
+    -- calendar arithmetic runs for every line whenever some lines fall outside the analysis
+    -- window (DuckDB then joins on the window's condition): more than the rest of the view.
     select
         as_of_at,
         as_of_at - to_days({{ var('maturity_days') }}) as mature_if_ordered_by_at,
