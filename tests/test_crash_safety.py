@@ -174,7 +174,8 @@ class Chain:
 
     def __call__(self) -> Chain:
         for target in self.schedule:
-            # A run can get through the phase faster than the reference did: then try sooner.
+            # A run can get through the phase faster than the reference did and finish: then go
+            # on from the built home again and kill sooner.
             for tries in range(3):
                 if self.attempt(target, self.reference.windows[target] / 2**tries):
                     break
