@@ -93,6 +93,7 @@ order_refunds as (
 
     select
         store_orders.store_order,
+        {{ store_order_key('store_orders.store_order') }} as store_order_key,
         cast(
             greatest(transaction_refunds.refunded_amount, order_export_refunds.refunded_amount)
             as decimal(18, 2)
@@ -121,7 +122,7 @@ store_order_links as (
             supplier_order_id,
         from order_lines
     )
-    where store_order_key in (select {{ store_order_key('store_order') }} from order_refunds)
+    where store_order_key in (select store_order_key from order_refunds)
 
 ),
 
@@ -146,7 +147,7 @@ linked_lines as (
         coalesce(disputed_lines.is_disputed, false) as is_disputed,
     from order_refunds
     inner join store_order_links
-        on {{ store_order_key('order_refunds.store_order') }} = store_order_links.store_order_key
+        on order_refunds.store_order_key = store_order_links.store_order_key
     inner join order_lines on store_order_links.supplier_order_id = order_lines.supplier_order_id
     left join disputed_lines on order_lines.order_line_id = disputed_lines.order_line_id
 
