@@ -205,32 +205,33 @@ def _start_attempt(
 
     Incremental only when the last successful build and the last attempt both had this
     fingerprint: an attempt with another one that failed may have left tables built under it.
-    The tests on incremental tables check the rows rebuilt since the last successful build
-    (all rows on a full refresh), read from `meta.build_attempt` as they run. Returns whether
-    to refresh in full, and the newest load this build covers.
+    An incremental build rebuilds what the loads after the last success name, and its tests
+    check the rows rebuilt since then (all rows on a full refresh): both read
+    `meta.build_attempt` as they run. Returns whether to refresh in full, and the newest load
+    this build covers.
     """
     con.execute("create schema if not exists meta")
     con.execute(BUILDS_TABLE)
     for column in ("models_fingerprint varchar", "built_through_load_id bigint"):  # older homes
         con.execute(f"alter table meta.builds add column if not exists {column}")
-    con.execute(
-        """
-        create table if not exists meta.build_attempt (
-            started_at timestamptz, models_fingerprint varchar, test_rows_built_after bigint
-        )
-        """
-    )
     ((last_built, last_built_through),) = con.execute(
         "select arg_max(models_fingerprint, finished_at), "
         "arg_max(built_through_load_id, finished_at) from meta.builds"
     ).fetchall()
+    con.execute("create table if not exists meta.build_attempt (models_fingerprint varchar)")
     ((last_attempted,),) = con.execute(
         "select any_value(models_fingerprint) from meta.build_attempt"
     ).fetchall()
     full_refresh = not (fingerprint == last_built == last_attempted)
     ((built_through,),) = con.execute("select coalesce(max(load_id), 0) from raw.loads").fetchall()
     con.execute("begin transaction")
-    con.execute("delete from meta.build_attempt")
+    con.execute(  # replaced, not emptied: older homes kept other columns
+        """
+        create or replace table meta.build_attempt (
+            started_at timestamptz, models_fingerprint varchar, last_built_through_load_id bigint
+        )
+        """
+    )
     con.execute(
         "insert into meta.build_attempt values (?, ?, ?)",
         [started, fingerprint, -1 if full_refresh else last_built_through],

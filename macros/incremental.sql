@@ -1,13 +1,14 @@
 {#
-    The order-line tables are incremental: a weekly run rebuilds only the lines its new loads
-    can change, so its work grows with the new exports, not with the history.
+    The per-line and per-dispute tables are incremental: a weekly run rebuilds only what its
+    new loads can change, so its work grows with the new exports, not with the history.
 
-    Each row they write carries `built_through_load_id`, the newest load id when it was built;
-    the largest on a table is how far that table has caught up. Every load after it names the
-    supplier orders (lines, disputes, order links) and store orders (Shopify orders and
-    transactions, order links) to rebuild. A table that failed to update keeps its older
-    mark and catches up at the next run. Anything that changes every line (the models'
-    code, a seed, a var) makes the pipeline build with --full-refresh instead.
+    A build works on the loads after the last successful build (`meta.build_attempt`, which
+    the pipeline writes before dbt runs): they name the supplier orders (lines, disputes,
+    order links) and store orders (Shopify orders and transactions, order links) to rebuild.
+    A build that fails leaves no success behind, so the next one redoes its loads too. Each
+    row also carries `built_through_load_id`, the newest load when it was built, which is how
+    the tests find the rows rebuilt since the last success. Anything that changes every row
+    (the models' code, a seed, a var) makes the pipeline build with --full-refresh instead.
 #}
 
 {% macro built_through_load_id() %}
@@ -15,24 +16,24 @@
 {% endmacro %}
 
 
-{% macro loads_after_watermark() %}
-    -- loads this table has not seen yet; -1 on a table that has no rows
-    load_id > (select coalesce(max(built_through_load_id), -1) from {{ this }})
+{% macro loaded_since_last_build() %}
+    -- the loads after the last successful build
+    load_id > (select last_built_through_load_id from meta.build_attempt)
 {% endmacro %}
 
 
 {% macro supplier_orders_loaded_since_built(with_disputes=false) %}
     select supplier_order_id
     from {{ source('raw', 'dropscore_order_lines') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
     union
     select supplier_order_id
     from {{ source('aliexpress', 'aliexpress_order_lines') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
     union
     select supplier_order_id
     from {{ source('order_links', 'order_links') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
     {% if with_disputes %}
     union
     -- every order a changed dispute has named: a corrected export may move it to another
@@ -41,7 +42,7 @@
     where dispute_id in (
         select dispute_id
         from {{ source('raw', 'dropscore_disputes') }}
-        where {{ loads_after_watermark() }}
+        where {{ loaded_since_last_build() }}
     )
     {% endif %}
 {% endmacro %}
@@ -50,18 +51,36 @@
 {% macro store_orders_loaded_since_built() %}
     select {{ store_order_key('name') }} as store_order_key
     from {{ source('shopify', 'shopify_orders') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
     union
     select {{ store_order_key('name') }}
     from {{ source('shopify', 'shopify_transactions') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
     union
     select {{ store_order_key('store_order') }}
     from {{ source('order_links', 'order_links') }}
-    where {{ loads_after_watermark() }}
+    where {{ loaded_since_last_build() }}
 {% endmacro %}
 
 
 {% macro store_order_key(column) -%}
     ltrim(trim({{ column }}), '#')
 {%- endmacro %}
+
+
+{#
+    The dispute tables are rebuilt by supplier order: a dispute is matched to its order's
+    lines, and an order's free-label returns are charged in turn. `delete+insert` would leave
+    the rows of an order that no longer has any (a dispute a corrected export moved to
+    another order), so this strategy deletes every changed order's rows, then inserts the
+    new ones. The changed orders are those the model's own select rebuilt.
+#}
+{% macro get_incremental_replace_supplier_orders_sql(arg_dict) %}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ arg_dict['target_relation'] }}
+    where supplier_order_id in (
+        {{ supplier_orders_loaded_since_built(with_disputes=true) }}
+    );
+    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
+    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+{% endmacro %}

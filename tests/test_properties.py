@@ -225,7 +225,13 @@ def rebuilt_lines(settings: Settings) -> dict[str, dict[int, int]]:
                     f"select built_through_load_id, count(*) from intermediate.{table} group by 1"
                 ).fetchall()
             )
-            for table in ("int_order_lines_unioned", "int_order_lines_costed")
+            for table in (
+                "int_order_lines_unioned",
+                "int_order_lines_costed",
+                "int_disputes_unioned",
+                "int_disputes_categorised",
+                "int_disputes_matched_to_lines",
+            )
         }
 
 
@@ -387,27 +393,44 @@ def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_pa
     ]
 
 
-def test_lines_a_failed_build_rebuilt_are_tested_again_by_the_next(exports, tmp_path_factory):
+def test_the_build_after_a_failed_one_rebuilds_what_it_rebuilt(
+    exports, reference, tmp_path_factory
+):
     settings = Settings(home=tmp_path_factory.mktemp("home"))
     run(settings, exports["A"])
     run(settings, exports["B"])
-    # As if B's build (loads 3 and 4) had failed on a duplicate line it rebuilt: its rows stay
-    # rebuilt and no success is recorded. The line is one of B's oldest, which C does not touch.
+    # As if B's build (loads 3 and 4) had failed after writing a duplicate of a line and of a
+    # dispute's match it rebuilt: no success is recorded, so C's build works on loads 3 to 6.
     with duckdb.connect(str(settings.build_path)) as con:
         con.execute(
             "delete from meta.builds where finished_at = (select max(finished_at) from meta.builds)"
         )
-        con.execute(
-            """
-            insert into intermediate.int_order_lines_unioned
-            select * from intermediate.int_order_lines_unioned
-            where built_through_load_id = 4
-            order by ordered_at, order_line_id
-            limit 1
-            """
-        )
-    with pytest.raises(BuildFailed, match="unique_int_order_lines_unioned_order_line_id"):
-        run(settings, exports["C"])
+        for table, key in [
+            ("int_order_lines_unioned", "order_line_id"),
+            ("int_disputes_matched_to_lines", "dispute_line_id"),
+        ]:
+            (inserted,) = con.execute(
+                f"""
+                insert into intermediate.{table}
+                select * from intermediate.{table}
+                where built_through_load_id = 4
+                order by {key}
+                limit 1
+                """
+            ).fetchone()
+            assert inserted == 1, table
+    run(settings, exports["C"])
+
+    assert marts_digest(settings.warehouse_path) == marts_digest(reference.warehouse_path)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        for table, key in [
+            ("int_order_lines_unioned", "order_line_id"),
+            ("int_disputes_matched_to_lines", "dispute_line_id"),
+        ]:
+            (duplicates,) = con.execute(
+                f"select count(*) - count(distinct {key}) from intermediate.{table}"
+            ).fetchone()
+            assert duplicates == 0, table
 
 
 def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_path):
@@ -423,7 +446,7 @@ def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_pa
         )
 
     def tested_after() -> int:
-        return con.execute("select test_rows_built_after from meta.build_attempt").fetchone()[0]
+        return con.execute("select last_built_through_load_id from meta.build_attempt").fetchone()[0]
 
     assert _start_attempt(con, started, "F1") == (True, 0)  # a new home
     assert tested_after() == -1

@@ -1,10 +1,24 @@
 -- One row per dispute with its reason category and the return shipping it cost the
 -- dropshipper. Money is decimal(18, 2) from here on.
+--
+-- Incremental, as int_disputes_unioned: every dispute of each supplier order the new loads
+-- name, so that the order's free-label returns are charged in turn.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_supplier_orders',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 disputes as (
 
-    select * from {{ ref('int_disputes_unioned') }}
+    select * exclude (built_through_load_id) from {{ ref('int_disputes_unioned') }}
+    {% if is_incremental() %}
+    where supplier_order_id in ({{ supplier_orders_loaded_since_built(with_disputes=true) }})
+    {% endif %}
 
 ),
 
@@ -69,6 +83,7 @@ final as (
         category_group = 'delivery_failure' as is_delivery_failure,
         resolution <> 'withdrawn' as is_counted,
         cast(coalesce(refund_amount, 0) as decimal(18, 2)) as recovered_amount,
+        {{ built_through_load_id() }} as built_through_load_id,
     from return_shipments
 
 )

@@ -3,11 +3,25 @@
 -- it covers in proportion to their value, rounded to the cent so that the shares add up to the
 -- dispute's amount exactly: each line gets round(total × running share) minus what the lines
 -- before it got.
+--
+-- Incremental, as int_disputes_unioned: the disputes of each supplier order the new loads
+-- name (its lines are among them), matched again.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_supplier_orders',
+        on_schema_change='fail',
+    )
+}}
+
 with
 
 disputes as (
 
     select * from {{ ref('int_disputes_categorised') }}
+    {% if is_incremental() %}
+    where supplier_order_id in ({{ supplier_orders_loaded_since_built(with_disputes=true) }})
+    {% endif %}
 
 ),
 
@@ -90,6 +104,7 @@ final as (
     select
         dispute_id || ':' || order_line_id as dispute_line_id,
         dispute_id,
+        supplier_order_id,
         order_line_id,
         supplier_id,
         category,
@@ -105,6 +120,7 @@ final as (
         line_share,
         cast(line_recovered_amount as decimal(18, 2)) as recovered_amount,
         cast(line_return_cost as decimal(18, 2)) as return_cost,
+        {{ built_through_load_id() }} as built_through_load_id,
     from shared_out
 
 )

@@ -7,17 +7,42 @@
 -- count only for orders with no recorded dispute (a recorded one says more). The export gives
 -- neither the reason (so the category is `other`), nor the dates (the order date stands in
 -- for the opening), nor the amount: the order ended with the line's money refunded in full.
+--
+-- Incremental (see macros/incremental.sql): a run rebuilds the disputes of the supplier orders
+-- its new loads name, every dispute of each such order, and leaves the rest.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_supplier_orders',
+        on_schema_change='fail',
+    )
+}}
+
 with
+
+{% if is_incremental() %}
+changed_supplier_orders as (
+
+    {{ supplier_orders_loaded_since_built(with_disputes=true) }}
+
+),
+{% endif %}
 
 dropscore_disputes as (
 
     select * from {{ ref('stg_dropscore__disputes') }}
+    {% if is_incremental() %}
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    {% endif %}
 
 ),
 
 aliexpress_order_lines as (
 
     select * from {{ ref('stg_aliexpress__order_lines') }}
+    {% if is_incremental() %}
+    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    {% endif %}
 
 ),
 
@@ -132,6 +157,7 @@ converted as (
         exchange_rates.rate_to_reporting is null
         and coalesce(unioned.refund_amount, unioned.return_shipping_cost) is not null
             as is_missing_exchange_rate,
+        {{ built_through_load_id() }} as built_through_load_id,
     from unioned
     left join order_currencies on unioned.supplier_order_id = order_currencies.supplier_order_id
     left join exchange_rates
