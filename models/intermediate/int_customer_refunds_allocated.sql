@@ -37,8 +37,9 @@ order_links as (
 
 ),
 
-order_lines as (
+order_lines as not materialized (
 
+    -- read twice, each time for a few orders: a copy of every line would cost more
     select * from {{ ref('int_order_lines_unioned') }}
 
 ),
