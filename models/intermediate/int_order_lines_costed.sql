@@ -157,6 +157,9 @@ dispute_outcomes as (
         sum(recovered_amount) as recovered_amount,
         sum(return_cost) as return_cost,
     from line_disputes
+    {% if is_incremental() %}
+    where order_line_id in (select order_line_id from order_lines)
+    {% endif %}
     group by order_line_id
 
 ),
