@@ -10,8 +10,9 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -67,10 +68,15 @@ def publish(settings: Settings) -> Path:
     if not settings.build_path.exists():
         raise WarehouseError(f"nothing to publish: {settings.build_path} does not exist")
     staging = settings.home / f".warehouse.{os.getpid()}.tmp"
+    previous = None
     try:
         shutil.copyfile(settings.build_path, staging)
         with open(staging, "rb+") as copied:
             os.fsync(copied.fileno())
+        # Freeing the replaced warehouse's blocks takes ~0.5 s per 3 GB: held open, it is
+        # freed when closed, in the background while the caller goes on (the weekly report).
+        with suppress(FileNotFoundError):
+            previous = os.open(settings.warehouse_path, os.O_RDONLY)
         os.replace(staging, settings.warehouse_path)
         directory = os.open(settings.home, os.O_RDONLY)
         try:
@@ -81,6 +87,8 @@ def publish(settings: Settings) -> Path:
         raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
     finally:
         staging.unlink(missing_ok=True)
+        if previous is not None:
+            threading.Thread(target=os.close, args=(previous,), name="free-old-warehouse").start()
     return settings.warehouse_path
 
 

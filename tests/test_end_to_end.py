@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -11,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dropscore.config import PROJECT_DIR
 from dropscore.pipeline import BuildFailed, build, run
+from dropscore.warehouse import publish
 
 
 def published(settings, sql: str):
@@ -80,6 +84,15 @@ def test_a_run_succeeds_while_a_reader_holds_the_published_warehouse(settings, s
     assert published(settings, "select dbt_vars from meta.builds order by finished_at")[-1] == (
         '{"maturity_days": 30}',
     )
+
+
+def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings):
+    publish(built_settings)  # over the warehouse the fixture published
+    for thread in threading.enumerate():
+        if thread.name == "free-old-warehouse":
+            thread.join()
+    held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
+    assert not [path for path in held if path.startswith(str(built_settings.warehouse_path))]
 
 
 def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sample_exports):
