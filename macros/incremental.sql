@@ -70,10 +70,12 @@
 
 {#
     The dispute tables are rebuilt by supplier order: a dispute is matched to its order's
-    lines, and an order's free-label returns are charged in turn. `delete+insert` would leave
-    the rows of an order that no longer has any (a dispute a corrected export moved to
-    another order), so this strategy deletes every changed order's rows, then inserts the
-    new ones. The changed orders are those the model's own select rebuilt.
+    lines, and an order's free-label returns are charged in turn. `delete+insert` deletes only
+    the keys the new rows carry: on the order, it would keep the rows of an order left with
+    none (its dispute moved to another order by a corrected export); on the dispute, an
+    end_reason dispute that a recorded one replaces. This strategy deletes every row of the
+    changed orders, then inserts the new ones; the models select their disputes with the same
+    macro.
 #}
 {% macro get_incremental_replace_supplier_orders_sql(arg_dict) %}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
