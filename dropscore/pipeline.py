@@ -218,6 +218,7 @@ def _start_attempt(
         "select arg_max(models_fingerprint, finished_at), "
         "arg_max(built_through_load_id, finished_at) from meta.builds"
     ).fetchall()
+    # (created bare on a first build, to be read; replaced with its columns below)
     con.execute("create table if not exists meta.build_attempt (models_fingerprint varchar)")
     ((last_attempted,),) = con.execute(
         "select any_value(models_fingerprint) from meta.build_attempt"

@@ -75,7 +75,7 @@ def publish(settings: Settings) -> Path:
             os.fsync(copied.fileno())
         # Freeing the replaced warehouse's blocks takes ~0.5 s per 3 GB: held open, it is
         # freed when closed, in the background while the caller goes on (the weekly report).
-        with suppress(FileNotFoundError):
+        with suppress(OSError):  # none yet, or not readable: then the rename frees it
             previous = os.open(settings.warehouse_path, os.O_RDONLY)
         os.replace(staging, settings.warehouse_path)
         directory = os.open(settings.home, os.O_RDONLY)
@@ -88,7 +88,11 @@ def publish(settings: Settings) -> Path:
     finally:
         staging.unlink(missing_ok=True)
         if previous is not None:
-            threading.Thread(target=os.close, args=(previous,), name="free-old-warehouse").start()
+            closing = threading.Thread(target=os.close, args=(previous,), name="free-old-warehouse")
+            try:
+                closing.start()
+            except RuntimeError:  # no thread to be had: free it here
+                os.close(previous)
     return settings.warehouse_path
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 from dropscore.config import PROJECT_DIR
 from dropscore.pipeline import BuildFailed, build, run
 from dropscore.warehouse import publish
+from tests.reliability import copy_home
 
 
 def published(settings, sql: str):
@@ -86,13 +87,14 @@ def test_a_run_succeeds_while_a_reader_holds_the_published_warehouse(settings, s
     )
 
 
-def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings):
-    publish(built_settings)  # over the warehouse the fixture published
+def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_path):
+    settings = copy_home(built_settings, tmp_path / "home")
+    publish(settings)  # over the warehouse copied with the home
     for thread in threading.enumerate():
         if thread.name == "free-old-warehouse":
             thread.join()
     held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
-    assert not [path for path in held if path.startswith(str(built_settings.warehouse_path))]
+    assert not [path for path in held if path.startswith(str(settings.warehouse_path))]
 
 
 def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sample_exports):

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dropscore.config import Settings
-from dropscore.pipeline import BuildFailed, _start_attempt, run
+from dropscore.pipeline import _start_attempt, run
 from ingest.generate import generate
 from ingest.loader import ensure_raw_schema, load_files
 from tests.reliability import marts_digest
@@ -216,8 +216,8 @@ def built_week_by_week(exports, tmp_path_factory, sequence) -> Settings:
 
 
 def rebuilt_lines(settings: Settings) -> dict[str, dict[int, int]]:
-    """Per incremental table: how many lines were last rebuilt by the run that had seen each
-    load id."""
+    """Per incremental table: how many rows (lines or disputes) were last rebuilt by the run
+    that had seen each load id."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         return {
             table: dict(
@@ -244,8 +244,8 @@ def test_a_run_after_each_export_gives_the_marts_of_one_build_of_them_all(
     weekly = built_week_by_week(exports, tmp_path_factory, sequence)
 
     assert marts_digest(weekly.warehouse_path) == marts_digest(reference.warehouse_path)
-    # ... and the later runs rebuilt only some lines: lines no later export touched keep the
-    # mark of the run that last rebuilt them (a full rebuild would leave one mark).
+    # ... and the later runs rebuilt only some rows: rows no later export touched keep the
+    # `built_through_load_id` of the run that last rebuilt them (a full rebuild leaves one).
     for table, lines_by_mark in rebuilt_lines(weekly).items():
         assert len(lines_by_mark) > 1, (table, lines_by_mark)
 
@@ -436,7 +436,18 @@ def test_the_build_after_a_failed_one_rebuilds_what_it_rebuilt(
 def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_path):
     con = duckdb.connect(str(tmp_path / "build.duckdb"))
     ensure_raw_schema(con)
+    # a home of an older version, whose attempt table had other columns
+    con.execute("create schema meta")
+    con.execute("create table meta.build_attempt (started_at timestamptz, models_fingerprint "
+                "varchar, test_rows_built_after bigint)")  # fmt: skip
     started = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def load(load_id: int) -> None:
+        con.execute(
+            "insert into raw.loads values (?, 'f.csv', '/f.csv', ?, null, 'loaded', 1, 0, null, "
+            "now())",
+            [load_id, str(load_id)],
+        )
 
     def succeed(fingerprint: str, built_through: int) -> None:
         con.execute(
@@ -445,21 +456,29 @@ def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_pa
             [fingerprint, built_through],
         )
 
-    def tested_after() -> int:
-        return con.execute("select last_built_through_load_id from meta.build_attempt").fetchone()[0]
+    def works_after() -> int:
+        query = "select last_built_through_load_id from meta.build_attempt"
+        ((load_id,),) = con.execute(query).fetchall()
+        return load_id
 
-    assert _start_attempt(con, started, "F1") == (True, 0)  # a new home
-    assert tested_after() == -1
-    succeed("F1", 0)
-    assert _start_attempt(con, started, "F1") == (False, 0)
-    assert tested_after() == 0
-    succeed("F1", 0)
+    load(1)
+    assert _start_attempt(con, started, "F1") == (True, 1)  # a new home
+    assert works_after() == -1
+    succeed("F1", 1)
+    load(2)
+    load(3)
+    # the loads after the last success (1) are this build's work, up to the newest (3)
+    assert _start_attempt(con, started, "F1") == (False, 3)
+    assert works_after() == 1
+    succeed("F1", 3)
     assert _start_attempt(con, started, "F2")[0] is True  # a var or the models changed ...
-    assert tested_after() == -1
+    assert works_after() == -1
     # ... and that build failed: its tables may be half F2, so F1 rebuilds in full too
     assert _start_attempt(con, started, "F1")[0] is True
-    succeed("F1", 0)
-    assert _start_attempt(con, started, "F1")[0] is False
+    succeed("F1", 3)
+    load(4)
+    assert _start_attempt(con, started, "F1") == (False, 4)
+    assert works_after() == 3
     con.close()
 
 
