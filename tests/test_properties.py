@@ -215,7 +215,7 @@ def built_week_by_week(exports, tmp_path_factory, sequence) -> Settings:
     return settings
 
 
-def rebuilt_lines(settings: Settings) -> dict[str, dict[int, int]]:
+def rebuilt_rows(settings: Settings) -> dict[str, dict[int, int]]:
     """Per incremental table: how many rows (lines or disputes) were last rebuilt by the run
     that had seen each load id."""
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -246,8 +246,8 @@ def test_a_run_after_each_export_gives_the_marts_of_one_build_of_them_all(
     assert marts_digest(weekly.warehouse_path) == marts_digest(reference.warehouse_path)
     # ... and the later runs rebuilt only some rows: rows no later export touched keep the
     # `built_through_load_id` of the run that last rebuilt them (a full rebuild leaves one).
-    for table, lines_by_mark in rebuilt_lines(weekly).items():
-        assert len(lines_by_mark) > 1, (table, lines_by_mark)
+    for table, rows_by_build in rebuilt_rows(weekly).items():
+        assert len(rows_by_build) > 1, (table, rows_by_build)
 
 
 def test_a_changed_var_rebuilds_every_line(exports, tmp_path_factory):
@@ -258,7 +258,7 @@ def test_a_changed_var_rebuilds_every_line(exports, tmp_path_factory):
     run(fresh, exports["A"] + exports["B"], dbt_vars={"handling_days": 2})
 
     assert marts_digest(settings.warehouse_path) == marts_digest(fresh.warehouse_path)
-    assert list(rebuilt_lines(settings)["int_order_lines_costed"]) == [4]
+    assert list(rebuilt_rows(settings)["int_order_lines_costed"]) == [4]
 
 
 def built_in_two_runs_as_in_one(homes: Path, first: list[Path], later: list[Path]) -> Settings:
@@ -393,6 +393,12 @@ def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_pa
     ]
 
 
+PLANTED_DUPLICATES = [
+    ("int_order_lines_unioned", "order_line_id"),
+    ("int_disputes_matched_to_lines", "dispute_line_id"),
+]
+
+
 def test_the_build_after_a_failed_one_rebuilds_what_it_rebuilt(
     exports, reference, tmp_path_factory
 ):
@@ -405,10 +411,7 @@ def test_the_build_after_a_failed_one_rebuilds_what_it_rebuilt(
         con.execute(
             "delete from meta.builds where finished_at = (select max(finished_at) from meta.builds)"
         )
-        for table, key in [
-            ("int_order_lines_unioned", "order_line_id"),
-            ("int_disputes_matched_to_lines", "dispute_line_id"),
-        ]:
+        for table, key in PLANTED_DUPLICATES:
             (inserted,) = con.execute(
                 f"""
                 insert into intermediate.{table}
@@ -423,10 +426,7 @@ def test_the_build_after_a_failed_one_rebuilds_what_it_rebuilt(
 
     assert marts_digest(settings.warehouse_path) == marts_digest(reference.warehouse_path)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        for table, key in [
-            ("int_order_lines_unioned", "order_line_id"),
-            ("int_disputes_matched_to_lines", "dispute_line_id"),
-        ]:
+        for table, key in PLANTED_DUPLICATES:
             (duplicates,) = con.execute(
                 f"select count(*) - count(distinct {key}) from intermediate.{table}"
             ).fetchone()
