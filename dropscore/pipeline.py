@@ -268,6 +268,7 @@ def _dbt_build(
             finished.append(node.node_status)
             progress(f"dbt {node.node_status:>7}  {node.resource_type} {node.node_name}")
 
+    _parse_afresh_for_another_checkout(settings.dbt_target_path)
     os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
     os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
     os.environ["DROPSCORE_THREADS"] = str(settings.threads)
@@ -299,6 +300,22 @@ def _dbt_build(
             raise BuildFailed(str(unwritable))
         raise BuildFailed(_first_failure(result))
     return len(finished)
+
+
+def _parse_afresh_for_another_checkout(target: Path) -> None:
+    """Drop dbt's saved parse when it was made by dropscore installed elsewhere.
+
+    dbt reuses the parse it saves in the home across runs, with the absolute paths it found
+    (seeds are loaded from them), and does not check where the project is: a home kept across
+    a move or a new clone of dropscore would read the old checkout's seeds, or fail when it is
+    gone.
+    """
+    marker = target / "project-dir"
+    if marker.is_file() and marker.read_text() == str(PROJECT_DIR):
+        return
+    (target / "partial_parse.msgpack").unlink(missing_ok=True)
+    target.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(PROJECT_DIR))
 
 
 def _release_dbt_database() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -95,6 +96,26 @@ def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_pat
             thread.join()
     held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
     assert not [path for path in held if path.startswith(str(settings.warehouse_path))]
+
+
+def test_a_home_kept_across_a_new_checkout_of_dropscore_builds_with_the_new_one(
+    settings, sample_exports, tmp_path, monkeypatch
+):
+    elsewhere = tmp_path / "old-checkout"
+    elsewhere.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "data-tests"):
+        source = PROJECT_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, elsewhere / name)
+        else:
+            shutil.copy(source, elsewhere / name)
+    monkeypatch.setattr("dropscore.pipeline.PROJECT_DIR", elsewhere)
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    monkeypatch.undo()
+    shutil.rmtree(elsewhere)  # the old checkout is gone; its parse stays in the home
+
+    build(settings)
+    assert published(settings, "select count(*) > 0 from seeds.dispute_categories") == [(True,)]
 
 
 def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sample_exports):
