@@ -1207,25 +1207,34 @@ def render_markdown(report: Report) -> str:
     return _environment(markdown=True).get_template("report.md.j2").render(report=report)
 
 
-def write_report(
-    warehouse: Path,
-    directory: Path,
-    week: Week | None = None,
-    formats: Iterable[str] = REPORT_FORMATS,
-) -> list[Path]:
-    """Write `<directory>/<week>.html` and/or `.md`; returns the paths written."""
+@dataclass(frozen=True)
+class RenderedReport:
+    """A report rendered in each format asked for, not yet written anywhere."""
+
+    week: Week
+    documents: dict[str, str]  # format -> text
+
+
+def render_report(
+    warehouse: Path, week: Week | None = None, formats: Iterable[str] = REPORT_FORMATS
+) -> RenderedReport:
     report = build_report(warehouse, week)
     renderers = {"html": render_html, "md": render_markdown}
+    return RenderedReport(report.week, {fmt: renderers[fmt](report) for fmt in formats})
+
+
+def save_report(rendered: RenderedReport, directory: Path) -> list[Path]:
+    """Write `<directory>/<week>.<format>` for each format rendered; returns the paths written."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"cannot create {directory}: {error.strerror}") from None
     written = []
-    for output_format in formats:
-        path = directory / f"{report.week.label}.{output_format}"
+    for output_format, text in rendered.documents.items():
+        path = directory / f"{rendered.week.label}.{output_format}"
         partial = directory / f".{path.name}.{os.getpid()}.tmp"
         try:
-            partial.write_text(renderers[output_format](report), encoding="utf-8")
+            partial.write_text(text, encoding="utf-8")
             os.replace(partial, path)
         except OSError as error:
             raise ReportError(f"cannot write {path}: {error.strerror}") from None
@@ -1233,3 +1242,13 @@ def write_report(
             partial.unlink(missing_ok=True)
         written.append(path)
     return written
+
+
+def write_report(
+    warehouse: Path,
+    directory: Path,
+    week: Week | None = None,
+    formats: Iterable[str] = REPORT_FORMATS,
+) -> list[Path]:
+    """Write `<directory>/<week>.html` and/or `.md`; returns the paths written."""
+    return save_report(render_report(warehouse, week, formats), directory)

@@ -25,6 +25,7 @@ from dropscore.report import (
     markdown_escape,
     render_html,
     render_markdown,
+    write_report,
 )
 from dropscore.warehouse import connect_build, publish
 
@@ -409,6 +410,18 @@ def test_run_writes_the_report_of_the_last_complete_week_and_prints_its_path(hos
     assert result.stdout.splitlines()[-1] == f"report: {html}"
     assert html.is_file()
     assert (settings.reports_path / f"{week.label}.md").is_file()
+
+
+def test_the_report_run_writes_is_the_one_the_published_warehouse_gives(hostile, tmp_path):
+    # `run` renders it from the build file while that file is copied into place
+    html = Path(hostile.run.stdout.splitlines()[-1].removeprefix("report: "))
+    written = [html, html.with_suffix(".md")]
+
+    again = write_report(hostile.settings.warehouse_path, tmp_path, Week.parse(html.stem))
+
+    assert [path.name for path in again] == [path.name for path in written]
+    for path in written:
+        assert path.read_text() == (tmp_path / path.name).read_text()
 
 
 def test_html_is_self_contained_with_no_script_and_no_web_address(hostile):
