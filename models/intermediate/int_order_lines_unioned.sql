@@ -27,9 +27,12 @@ changed_supplier_orders as (
 
 dropscore_order_lines as (
 
-    select * from {{ ref('stg_dropscore__order_lines') }}
     {% if is_incremental() %}
-    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    -- stg_dropscore__order_lines of the changed orders, filtered before its versions are
+    -- counted (see the macro)
+    {{ newest_dropscore_order_lines('select supplier_order_id from changed_supplier_orders') }}
+    {% else %}
+    select * from {{ ref('stg_dropscore__order_lines') }}
     {% endif %}
 
 ),

@@ -1,0 +1,103 @@
+{#
+    The newest export of each dropscore order line: the body of stg_dropscore__order_lines.
+
+    `supplier_orders` (a query of supplier_order_id) keeps only those orders' lines, filtered
+    before the versions are counted: an incremental build filtering the staging view instead
+    counts every version of every line (DuckDB does not push the filter through the count),
+    1.9 s against 0.8 s for a weekly increment at 10M lines. A line's versions share its
+    supplier order, so both give the same rows for the orders kept.
+#}
+{% macro newest_dropscore_order_lines(supplier_orders=none) %}
+with
+
+source as not materialized (
+
+    select * from {{ source('raw', 'dropscore_order_lines') }}
+    {% if supplier_orders %}
+    where supplier_order_id in ({{ supplier_orders }})
+    {% endif %}
+
+),
+
+repeated_keys as (
+
+    -- Lines exported more than once: only their versions need ranking.
+    select
+        supplier_order_id,
+        line_id,
+    from source
+    group by supplier_order_id, line_id
+    having count(*) > 1
+
+),
+
+single_versions as (
+
+    select source.*
+    from source
+    anti join repeated_keys
+        on source.supplier_order_id is not distinct from repeated_keys.supplier_order_id
+        and source.line_id is not distinct from repeated_keys.line_id
+
+),
+
+newest_of_repeated as (
+
+    -- Weekly exports overlap: the newest export of a line wins; for two exports of the same
+    -- time, the one loaded last (a corrected file).
+    select source.*
+    from source
+    semi join repeated_keys
+        on source.supplier_order_id is not distinct from repeated_keys.supplier_order_id
+        and source.line_id is not distinct from repeated_keys.line_id
+    qualify row_number() over (
+        partition by source.supplier_order_id, source.line_id
+        order by source.exported_at desc, source.load_id desc
+    ) = 1
+
+),
+
+newest_version as (
+
+    select * from single_versions
+    union all
+    select * from newest_of_repeated
+
+),
+
+renamed as (
+
+    select
+        supplier_order_id || ':' || line_id as order_line_id,
+        supplier_order_id,
+        line_id,
+        supplier_id,
+        supplier_name,
+        product_id,
+        sku_id,
+        product_title,
+        store_order,
+        quantity,
+        unit_price,
+        shipping_fee,
+        quantity * unit_price + coalesce(shipping_fee, 0) as line_amount,
+        currency,
+        status,
+        cancelled_by,
+        ordered_at,
+        shipped_at,
+        delivered_at,
+        promised_ship_days,
+        promised_delivery_days,
+        tracking_number,
+        carrier,
+        upper(ship_to_country) as ship_to_country,
+        exported_at,
+        load_id,
+        source_line,
+    from newest_version
+
+)
+
+select * from renamed
+{% endmacro %}
