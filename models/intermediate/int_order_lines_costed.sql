@@ -96,17 +96,19 @@ refund_groups as (
 
 lines_to_rebuild as (
 
+    -- The refund groups' lines, every line of a changed store order among them. Each condition
+    -- in a branch of its own, not joined by `or`: DuckDB then narrows each scan to the keys
+    -- sought instead of testing every line against every set (here and below).
     select order_line_id, store_order_key
     from all_order_lines
-    where
-        supplier_order_id in (select supplier_order_id from refund_groups)
-        or store_order_key in (
-            select store_order_key from changed_store_orders
-        )
-        -- every line when dispute data first arrives: its outcomes stop being "not in your data"
-        or (select has_dispute_data from as_of) is distinct from (
-            select has_dispute is not null from {{ this }} limit 1
-        )
+    where supplier_order_id in (select supplier_order_id from refund_groups)
+    union
+    -- every line when dispute data first arrives: its outcomes stop being "not in your data"
+    select order_line_id, store_order_key
+    from all_order_lines
+    where (select has_dispute_data from as_of) is distinct from (
+        select has_dispute is not null from {{ this }} limit 1
+    )
 
 ),
 
@@ -118,17 +120,24 @@ lines_to_rebuild_store_orders as (
 
 ),
 
-order_lines as materialized (
+lines_to_rebuild_with_their_store_orders as (
 
     -- ... with every line of their store orders, so that the reorder window below sees whole
-    -- partitions (worked out once: outcomes and the window both read it)
+    -- partitions
+    select order_line_id from lines_to_rebuild
+    union
+    select order_line_id
+    from all_order_lines
+    where store_order_key in (select store_order_key from lines_to_rebuild_store_orders)
+
+),
+
+order_lines as materialized (
+
+    -- worked out once: outcomes and the window both read it
     select *
     from all_order_lines
-    where
-        order_line_id in (select order_line_id from lines_to_rebuild)
-        or store_order_key in (
-            select store_order_key from lines_to_rebuild_store_orders
-        )
+    where order_line_id in (select order_line_id from lines_to_rebuild_with_their_store_orders)
 
 ),
 {% else %}
