@@ -12,7 +12,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,32 +81,35 @@ def run(
 ) -> BuildResult:
     """Ingest, build and publish under one lock: the weekly job.
 
-    `alongside_publish` is called with the finished build file on another thread while it is
-    copied for publishing (the copy is the disk's work, so it costs the run no time): it reads
-    exactly what is being published. Its result is in `BuildResult.alongside`.
+    `alongside_publish` is called with the finished build file while it is copied for
+    publishing (the copy is the disk's work, so it costs the run no time): it reads exactly what
+    is being published. Its result, or what it raised, is in `BuildResult.alongside`.
     """
     with _writable_home(settings), run_lock(settings):
-        dbt_imported = _import_meanwhile("dbt.cli.main")
+        # dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which
+        # runs without Python's lock. A failed import is left for the build's own to report.
+        dbt_imported = _meanwhile(importlib.import_module, "dbt.cli.main")
         _ingest(settings, paths, format_name, progress)
-        dbt_imported.join()
+        wait([dbt_imported])
         return _build(settings, dbt_vars or {}, progress, unit_tests, alongside_publish)
 
 
-def _import_meanwhile(module: str) -> threading.Thread:
-    """Import `module` on another thread, for the caller to join before it needs it.
+def _meanwhile(function: Callable[..., object], *arguments: object) -> Future:
+    """Start `function(*arguments)` on a thread of its own; its result, or what it raised, in
+    the future returned. When no thread can be had, it is called here and now."""
+    future: Future = Future()
 
-    dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which runs
-    without Python's lock, so the two overlap. A failed import is left for the caller's own
-    import to report.
-    """
+    def call() -> None:
+        try:
+            future.set_result(function(*arguments))
+        except BaseException as error:  # for whoever asks for the result
+            future.set_exception(error)
 
-    def import_quietly() -> None:
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
-
-    importing = threading.Thread(target=import_quietly, name=f"import-{module}")
-    importing.start()
-    return importing
+    try:
+        threading.Thread(target=call, name=f"meanwhile-{function.__name__}").start()
+    except RuntimeError:  # no thread to be had
+        call()
+    return future
 
 
 # What the operating system says when a home cannot take another byte, as DuckDB and dbt pass it on.
@@ -208,12 +211,13 @@ def _build(
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alongside-publish") as pool:
-        alongside = None
-        if alongside_publish is not None:
-            alongside = pool.submit(alongside_publish, settings.build_path)
+    alongside = _meanwhile(alongside_publish, settings.build_path) if alongside_publish else None
+    try:
         warehouse = publish(settings)
-    elapsed = (datetime.now(UTC) - started).total_seconds()
+        elapsed = (datetime.now(UTC) - started).total_seconds()
+    finally:
+        if alongside is not None:  # it reads the build file: done before the run lock is let go
+            wait([alongside])
     return BuildResult(nodes, elapsed, warehouse, alongside)
 
 

@@ -1,7 +1,8 @@
 """The Monday review: what changed in one ISO week, as a self-contained HTML file and Markdown.
 
-The report only reads the published warehouse, through the read-only sandbox of
-`dropscore.sql`, on one connection so that every figure comes from the same published version.
+The report only reads a warehouse, through the read-only sandbox of `dropscore.sql`, on one
+connection so that every figure comes from the same version: the published one, or, after a
+run, the build file while it is being published (the same bytes).
 It never computes a rate: rates, limits, verdicts and savings come from the marts; the report
 counts and sums rows within a week and compares two weeks.
 
@@ -186,7 +187,6 @@ class Report:
     sections: list[Section]
     trend: list[dict]  # one entry per week for the TREND_WEEKS weeks to `week`
     missing: list[str]  # marts and columns the report expected but the warehouse lacks
-    warehouse: Path
     version: str = __version__
 
     @property
@@ -299,7 +299,6 @@ def build_report(warehouse: Path, week: Week | None = None) -> Report:
             sections=sections,
             trend=trend,
             missing=reader.catalog.missing,
-            warehouse=warehouse,
         )
 
 
@@ -1218,6 +1217,7 @@ class RenderedReport:
 def render_report(
     warehouse: Path, week: Week | None = None, formats: Iterable[str] = REPORT_FORMATS
 ) -> RenderedReport:
+    """The report of `week` (default: the last complete week) from `warehouse`, in each format."""
     report = build_report(warehouse, week)
     renderers = {"html": render_html, "md": render_markdown}
     return RenderedReport(report.week, {fmt: renderers[fmt](report) for fmt in formats})

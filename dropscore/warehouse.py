@@ -74,7 +74,7 @@ def publish(settings: Settings) -> Path:
         with open(staging, "rb+") as copied:
             os.fsync(copied.fileno())
         # Freeing the replaced warehouse's blocks takes ~0.5 s per 3 GB: held open, it is
-        # freed when closed, in the background while the caller goes on (the weekly report).
+        # freed when closed, in the background while the caller goes on.
         with suppress(OSError):  # none yet, or not readable: then the rename frees it
             previous = os.open(settings.warehouse_path, os.O_RDONLY)
         os.replace(staging, settings.warehouse_path)

@@ -57,7 +57,7 @@ newest_of_repeated as (
 
 ),
 
-newest_version as (
+one_version_per_line as (
 
     select * from single_versions
     union all
@@ -95,7 +95,7 @@ renamed as (
         exported_at,
         load_id,
         source_line,
-    from newest_version
+    from one_version_per_line
 
 )
 

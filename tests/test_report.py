@@ -27,7 +27,8 @@ from dropscore.report import (
     render_markdown,
     write_report,
 )
-from dropscore.warehouse import connect_build, publish
+from dropscore.warehouse import WarehouseError, connect_build, publish
+from ingest.generate import generate, generate_week
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 HOSTILE_TITLE = "*Bold* [link](javascript:alert(2)) | pipe & <b>"
@@ -412,16 +413,44 @@ def test_run_writes_the_report_of_the_last_complete_week_and_prints_its_path(hos
     assert (settings.reports_path / f"{week.label}.md").is_file()
 
 
-def test_the_report_run_writes_is_the_one_the_published_warehouse_gives(hostile, tmp_path):
-    # `run` renders it from the build file while that file is copied into place
-    html = Path(hostile.run.stdout.splitlines()[-1].removeprefix("report: "))
-    written = [html, html.with_suffix(".md")]
+def test_a_run_reports_on_the_warehouse_it_publishes_and_on_nothing_when_publish_fails(
+    tmp_path, monkeypatch
+):
+    # `run` renders the report from the build file while that file is copied into place
+    settings = Settings(home=tmp_path / "home")
+    first = generate(tmp_path / "first", orders=600, weeks=10, seed=8)
+    week_on = generate_week(tmp_path / "week-on", first, orders=600, weeks=10, seed=8)
 
-    again = write_report(hostile.settings.warehouse_path, tmp_path, Week.parse(html.stem))
+    def run(exports) -> Result:
+        return CliRunner().invoke(
+            cli, ["run", str(exports.orders), str(exports.disputes), "--home", str(settings.home)]
+        )
 
-    assert [path.name for path in again] == [path.name for path in written]
-    for path in written:
-        assert path.read_text() == (tmp_path / path.name).read_text()
+    first_html = Path(run(first).stdout.splitlines()[-1].removeprefix("report: "))
+    result = run(week_on)
+    assert result.exit_code == 0, result.output
+    html = Path(result.stdout.splitlines()[-1].removeprefix("report: "))
+
+    # the week the new exports close, not the one the warehouse it replaced would give
+    assert Week.parse(html.stem) == Week.parse(first_html.stem).shifted(1)
+    again = write_report(settings.warehouse_path, tmp_path / "again", Week.parse(html.stem))
+    assert [path.name for path in again] == [html.name, html.with_suffix(".md").name]
+    for path in again:
+        assert (settings.reports_path / path.name).read_text() == path.read_text()
+
+    def refused(settings):
+        raise WarehouseError("cannot publish: the disk refused")
+
+    monkeypatch.setattr("dropscore.pipeline.publish", refused)
+    reports = {path.name: path.read_text() for path in settings.reports_path.iterdir()}
+    later = generate_week(  # a week after `week_on`
+        tmp_path / "later", week_on, orders=600, weeks=10, seed=8, end_date=dt.date(2026, 11, 29)
+    )
+    result = run(later)
+
+    assert result.exit_code == 1
+    assert "cannot publish: the disk refused" in result.output
+    assert {path.name: path.read_text() for path in settings.reports_path.iterdir()} == reports
 
 
 def test_html_is_self_contained_with_no_script_and_no_web_address(hostile):

@@ -98,7 +98,8 @@ lines_to_rebuild as (
 
     -- The refund groups' lines, every line of a changed store order among them. Each condition
     -- in a branch of its own, not joined by `or`: DuckDB then narrows each scan to the keys
-    -- sought instead of testing every line against every set (here and below).
+    -- sought instead of testing every line against every set (here and below; a line's key,
+    -- order_line_id, is never NULL and names one line, as the unioned lines' tests check).
     select order_line_id, store_order_key
     from all_order_lines
     where supplier_order_id in (select supplier_order_id from refund_groups)
