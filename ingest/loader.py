@@ -105,7 +105,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 def file_checksum(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while chunk := file.read(1 << 20):
+        # Large reads: hashing runs without Python's lock, and each return to Python may wait
+        # for the dbt import a run does meanwhile (3.2 GB: 2.7-2.8 s with 1 MiB reads, 2.3-2.4 s
+        # with 16 MiB; 1.9-2.0 s either way alone).
+        while chunk := file.read(16 << 20):
             digest.update(chunk)
     return digest.hexdigest()
 
