@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import secrets
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 import duckdb
 
 from dropscore import __version__
+from dropscore.background import meanwhile
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.history import record_verdicts
 from dropscore.warehouse import WarehouseError, connect_build, publish, run_lock
@@ -88,28 +88,10 @@ def run(
     with _writable_home(settings), run_lock(settings):
         # dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which
         # runs without Python's lock. A failed import is left for the build's own to report.
-        dbt_imported = _meanwhile(importlib.import_module, "dbt.cli.main")
+        dbt_imported = meanwhile("import-dbt", importlib.import_module, "dbt.cli.main")
         _ingest(settings, paths, format_name, progress)
         wait([dbt_imported])
         return _build(settings, dbt_vars or {}, progress, unit_tests, alongside_publish)
-
-
-def _meanwhile(function: Callable[..., object], *arguments: object) -> Future:
-    """Start `function(*arguments)` on a thread of its own; its result, or what it raised, in
-    the future returned. When no thread can be had, it is called here and now."""
-    future: Future = Future()
-
-    def call() -> None:
-        try:
-            future.set_result(function(*arguments))
-        except BaseException as error:  # for whoever asks for the result
-            future.set_exception(error)
-
-    try:
-        threading.Thread(target=call, name=f"meanwhile-{function.__name__}").start()
-    except RuntimeError:  # no thread to be had
-        call()
-    return future
 
 
 # What the operating system says when a home cannot take another byte, as DuckDB and dbt pass it on.
@@ -211,7 +193,9 @@ def _build(
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
-    alongside = _meanwhile(alongside_publish, settings.build_path) if alongside_publish else None
+    alongside = None
+    if alongside_publish is not None:
+        alongside = meanwhile("alongside-publish", alongside_publish, settings.build_path)
     try:
         warehouse = publish(settings)
         elapsed = (datetime.now(UTC) - started).total_seconds()

@@ -10,13 +10,13 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
 
+from dropscore.background import meanwhile
 from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
 
 
@@ -88,11 +88,7 @@ def publish(settings: Settings) -> Path:
     finally:
         staging.unlink(missing_ok=True)
         if previous is not None:
-            closing = threading.Thread(target=os.close, args=(previous,), name="free-old-warehouse")
-            try:
-                closing.start()
-            except RuntimeError:  # no thread to be had: free it here
-                os.close(previous)
+            meanwhile("free-old-warehouse", os.close, previous)
     return settings.warehouse_path
 
 
