@@ -22,6 +22,13 @@
 {% endmacro %}
 
 
+{% macro rebuilt_since_last_build() %}
+    -- the rows an incremental table rebuilt in this build (or in a failed one since the last
+    -- success, which this build redoes)
+    built_through_load_id > (select last_built_through_load_id from meta.build_attempt)
+{% endmacro %}
+
+
 {% macro supplier_orders_loaded_since_built(with_disputes=false) %}
     select supplier_order_id
     from {{ source('raw', 'dropscore_order_lines') }}
@@ -74,14 +81,17 @@
     the keys the new rows carry: on the order, it would keep the rows of an order left with
     none (its dispute moved to another order by a corrected export); on the dispute, an
     end_reason dispute that a recorded one replaces. This strategy deletes every row of the
-    changed orders, then inserts the new ones; the models select their disputes with the same
-    macro.
+    orders the new loads name and of the orders rebuilt, then inserts the new rows; the models
+    select their disputes by the same orders (int_disputes_costed also by the orders of the
+    lines it rebuilt).
 #}
 {% macro get_incremental_replace_supplier_orders_sql(arg_dict) %}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ arg_dict['target_relation'] }}
     where supplier_order_id in (
         {{ supplier_orders_loaded_since_built(with_disputes=true) }}
+        union
+        select supplier_order_id from {{ arg_dict['temp_relation'] }}
     );
     insert into {{ arg_dict['target_relation'] }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}

@@ -765,13 +765,13 @@ def test_a_warehouse_without_the_newer_marts_shows_not_in_your_data(
     old = copy_home(built_settings, tmp_path / "old")
     con = duckdb.connect(str(old.warehouse_path))
     try:
-        for table in (
-            "fct_supplier_weeks",
-            "fct_product_suppliers",
-            "fct_dispute_deadlines",
-            "fct_disputes",
+        for relation in (
+            "table marts.fct_supplier_weeks",
+            "table marts.fct_product_suppliers",
+            "table marts.fct_dispute_deadlines",
+            "view marts.fct_disputes",
         ):
-            con.execute(f"drop table marts.{table} cascade")
+            con.execute(f"drop {relation} cascade")
         con.execute("alter table marts.fct_supplier_scorecard drop column verdict_reason")
         con.execute("alter table marts.fct_supplier_scorecard drop column resend_cost")
         con.execute("alter table marts.fct_supplier_scorecard drop column risk_rank")

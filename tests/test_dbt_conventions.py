@@ -75,10 +75,11 @@ def test_every_mart_description_states_its_grain(models):
 
 
 # Views whose key is tested where their rows are stored: testing the view would recompute it
-# over every line on every run. Each maps to the table that stores its rows.
+# over every row on every run. Each maps to the table that stores its rows.
 KEY_TESTED_WHERE_STORED = {
     "stg_dropscore__order_lines": "int_order_lines_unioned",
     "fct_order_lines": "int_order_lines_costed",
+    "fct_disputes": "int_disputes_costed",
 }
 
 

@@ -1,7 +1,7 @@
 -- Ages are measured against the newest moment seen in the loaded exports (or the as_of_date
 -- var), never the wall clock, so rebuilding the same data gives the same numbers on any day.
--- The row also says whether any dispute has been loaded: without disputes, every dispute-based
--- metric is "not in your data" (NULL), never 0.
+-- The row also says whether any dispute has been loaded (without disputes, every dispute-based
+-- metric is "not in your data", NULL, never 0) and where the analysis window starts.
 with
 
 order_lines as (
@@ -32,7 +32,7 @@ newest_dispute as (
 
 ),
 
-final as (
+as_of as (
 
     select
         {% if var('as_of_date') %}
@@ -46,6 +46,20 @@ final as (
         newest_dispute.has_dispute_data,
     from newest_order_line
     cross join newest_dispute
+
+),
+
+final as (
+
+    select
+        *,
+        -- the scorecard's window: orders placed after this moment (NULL: every order)
+        {% if var('analysis_weeks') %}
+        as_of_at - to_days(7 * {{ var('analysis_weeks') }})
+        {% else %}
+        cast(null as timestamptz)
+        {% endif %} as analysis_window_after_at,
+    from as_of
 
 )
 

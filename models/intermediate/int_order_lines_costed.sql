@@ -1,7 +1,8 @@
 -- One row per order line with everything about it that does not depend on the as-of date: its
--- dispute outcome, late flags, timings and what it cost (customer refund, return, resend, loss).
--- fct_order_lines adds what does (age, maturity, the analysis window) when it is read, so that
--- a weekly run need not rewrite every line because a week has passed.
+-- dispute outcome, late flags, timings, when it is mature and what it cost (customer refund,
+-- return, resend, loss). fct_order_lines adds what does (age, whether it is mature yet, the
+-- analysis window) when it is read, so that a weekly run need not rewrite every line because a
+-- week has passed.
 --
 -- Dispute outcomes are NULL ("not in your data"), not false, when no dispute has been loaded
 -- at all.
@@ -289,6 +290,21 @@ flagged as (
             as delivery_days,
         date_diff('second', outcomes.ordered_at, outcomes.delivered_at) / 86400.0
             as order_to_delivery_days,
+        -- Mature from: once buyer protection has run out (maturity_days after the order), or
+        -- once finished (delivered on a known date, or cancelled) with no dispute open and
+        -- nothing happening for settled_days. A delivery without a date cannot show it
+        -- settled, so it waits for age. The views compare it with the as-of date.
+        least(
+            outcomes.ordered_at + to_days({{ var('maturity_days') }}),
+            case
+                when (outcomes.delivered_at is not null or outcomes.is_cancelled)
+                    and not coalesce(outcomes.has_open_dispute, false)
+                    then greatest(
+                        coalesce(outcomes.delivered_at, outcomes.ordered_at),
+                        coalesce(outcomes.last_dispute_closed_at, outcomes.ordered_at)
+                    ) + to_days({{ var('settled_days') }})
+            end
+        ) as matures_at,
         outcomes.disputes,
         outcomes.has_dispute,
         outcomes.has_defect_dispute,

@@ -15,40 +15,19 @@ order_lines as (
 
 as_of as (
 
-    -- The as-of date's cut-offs, worked out once. Written against the joined as-of row, the
-    -- calendar arithmetic runs for every line whenever some lines fall outside the analysis
-    -- window (DuckDB then joins on the window's condition): more than the rest of the view.
-    select
-        as_of_at,
-        as_of_at - to_days({{ var('maturity_days') }}) as mature_if_ordered_by_at,
-        as_of_at - to_days({{ var('settled_days') }}) as settled_if_quiet_since_at,
-        {% if var('analysis_weeks') %}
-        as_of_at - to_days(7 * {{ var('analysis_weeks') }}) as analysis_window_after_at,
-        {% endif %}
-    from {{ ref('int_as_of_date') }}
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
 aged as (
 
-    -- Mature: old enough that buyer protection has run out (maturity_days), or finished
-    -- (delivered on a known date, or cancelled) with no dispute open and nothing happening for
-    -- settled_days. A delivery without a date cannot show it settled, so it waits for age.
+    -- Compared with moments worked out beforehand (the line's matures_at, the as-of row's
+    -- window start): calendar arithmetic here would run for every line each time it is read.
     select
         order_lines.*,
         as_of.as_of_at,
         date_diff('day', order_lines.ordered_at, as_of.as_of_at) as age_days,
-        (
-            order_lines.ordered_at <= as_of.mature_if_ordered_by_at
-            or (
-                (order_lines.delivered_at is not null or order_lines.is_cancelled)
-                and not coalesce(order_lines.has_open_dispute, false)
-                and greatest(
-                    coalesce(order_lines.delivered_at, order_lines.ordered_at),
-                    coalesce(order_lines.last_dispute_closed_at, order_lines.ordered_at)
-                ) <= as_of.settled_if_quiet_since_at
-            )
-        ) as is_mature,
+        order_lines.matures_at <= as_of.as_of_at as is_mature,
         {% if var('analysis_weeks') %}
         order_lines.ordered_at > as_of.analysis_window_after_at
         {% else %}
@@ -86,6 +65,7 @@ final as (
         ship_to_country,
         as_of_at,
         age_days,
+        matures_at,
         is_mature,
         not is_mature as is_provisional,
         is_in_analysis_window,
