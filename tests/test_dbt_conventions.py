@@ -78,6 +78,7 @@ def test_every_mart_description_states_its_grain(models):
 # over every row on every run. Each maps to the table that stores its rows.
 KEY_TESTED_WHERE_STORED = {
     "stg_dropscore__order_lines": "int_order_lines_unioned",
+    "stg_dropscore__disputes": "int_disputes_unioned",
     "fct_order_lines": "int_order_lines_costed",
     "fct_disputes": "int_disputes_costed",
 }
