@@ -65,11 +65,6 @@ line_counts as (
         count(is_late_shipment) filter (where is_mature) as shipped_lines,
         count(*) filter (where is_mature and is_late_delivery) as late_delivery_lines,
         count(is_late_delivery) filter (where is_mature) as delivered_lines_with_promise,
-        -- both quantiles of a column from one sort of it
-        quantile_cont(handling_days, [0.5, 0.9]) filter (where is_mature) as handling_days_q,
-        quantile_cont(delivery_days, [0.5, 0.9]) filter (where is_mature) as delivery_days_q,
-        quantile_cont(order_to_delivery_days, [0.5, 0.9]) filter (where is_mature)
-            as order_to_delivery_days_q,
         coalesce(sum(line_amount) filter (where is_mature), 0)::decimal(18, 2)
             as mature_line_amount,
         sum(recovered_amount) filter (where is_mature)::decimal(18, 2) as refund_amount,
@@ -85,6 +80,21 @@ line_counts as (
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         any_value(currency) as currency,
     from window_lines
+    group by supplier_id
+
+),
+
+line_quantiles as (
+
+    -- Apart from the counts: in their aggregate, these took ~0.2 s more of its 1.3-1.4 s at
+    -- 10M lines. Both quantiles of a column from one sort of it.
+    select
+        supplier_id,
+        quantile_cont(handling_days, [0.5, 0.9]) as handling_days_q,
+        quantile_cont(delivery_days, [0.5, 0.9]) as delivery_days_q,
+        quantile_cont(order_to_delivery_days, [0.5, 0.9]) as order_to_delivery_days_q,
+    from window_lines
+    where is_mature
     group by supplier_id
 
 ),
@@ -128,12 +138,12 @@ counts as (
         coalesce(line_counts.shipped_lines, 0) as shipped_lines,
         coalesce(line_counts.late_delivery_lines, 0) as late_delivery_lines,
         coalesce(line_counts.delivered_lines_with_promise, 0) as delivered_lines_with_promise,
-        line_counts.handling_days_q[1] as handling_days_median,
-        line_counts.handling_days_q[2] as handling_days_p90,
-        line_counts.delivery_days_q[1] as delivery_days_median,
-        line_counts.delivery_days_q[2] as delivery_days_p90,
-        line_counts.order_to_delivery_days_q[1] as order_to_delivery_days_median,
-        line_counts.order_to_delivery_days_q[2] as order_to_delivery_days_p90,
+        line_quantiles.handling_days_q[1] as handling_days_median,
+        line_quantiles.handling_days_q[2] as handling_days_p90,
+        line_quantiles.delivery_days_q[1] as delivery_days_median,
+        line_quantiles.delivery_days_q[2] as delivery_days_p90,
+        line_quantiles.order_to_delivery_days_q[1] as order_to_delivery_days_median,
+        line_quantiles.order_to_delivery_days_q[2] as order_to_delivery_days_p90,
         coalesce(resolution_times.resolved_disputes, 0) as resolved_disputes,
         resolution_times.resolution_days_median,
         resolution_times.resolution_days_p90,
@@ -150,6 +160,7 @@ counts as (
         line_counts.currency,
     from suppliers
     left join line_counts on suppliers.supplier_id = line_counts.supplier_id
+    left join line_quantiles on suppliers.supplier_id = line_quantiles.supplier_id
     left join resolution_times on suppliers.supplier_id = resolution_times.supplier_id
 
 ),
