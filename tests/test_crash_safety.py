@@ -28,7 +28,7 @@ import pytest
 from dropscore import pipeline
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.pipeline import ingest
-from dropscore.warehouse import WarehouseError, publish, run_lock
+from dropscore.warehouse import WarehouseError, copy_durably, publish, run_lock
 from ingest.generate import generate
 from tests.reliability import (
     PublishFrom,
@@ -379,6 +379,22 @@ def test_a_full_disk_while_publishing_leaves_the_published_warehouse_and_no_copy
     assert "\n" not in message
     assert file_sha256(settings.warehouse_path) == published
     assert stale_copies(settings) == []
+
+
+@pytest.mark.parametrize("o_direct", [True, False], ids=["o_direct", "without_o_direct"])
+def test_the_publish_copy_is_byte_for_byte_whatever_its_size(tmp_path, monkeypatch, o_direct):
+    """O_DIRECT writes whole blocks, the last one padded and cut back; without it (macOS), a
+    plain copy. Either way over an older, longer file, as a copy left by a killed run."""
+    if not o_direct:
+        monkeypatch.delattr(os, "O_DIRECT", raising=False)
+    source = tmp_path / "build.duckdb"
+    source.write_bytes(random.Random(SEED).randbytes(2 * (16 << 20) + 3 * 4096 + 123))
+    target = tmp_path / "copy"
+    target.write_bytes(b"an older, longer file " * 2_000_000)
+
+    copy_durably(source, target)
+
+    assert target.read_bytes() == source.read_bytes()
 
 
 def test_a_read_only_home_refuses_the_run_in_one_line_and_readers_still_read(
