@@ -2,8 +2,9 @@
 
 dbt-bouncer would do this, but it pins duckdb < 2 while dropscore runs on DuckDB 2, so the
 handful of rules lives here: layer naming, a tested primary key and a description on every
-model, NULLs and ranges tested a model at a time, a description on every mart column (every column the built table really has), one
-meaning per column name across the marts, and exposures for the dashboard and the report.
+model, NULLs and ranges tested a model at a time, a description on every mart column (every
+column the built table really has), one meaning per column name across the marts, and
+exposures for the dashboard and the report.
 """
 
 from __future__ import annotations
