@@ -1,9 +1,10 @@
 """How an input format is described: the cells it reads, what each must hold, where rows go.
 
-A format is data, not code. The loader reads a file's cells as text into a temp table
-(`incoming`, one row per record with its `__line`), checks every cell against its column's
-kind, then appends rows to one or more raw tables with the `Output` select lists given here.
-Format modules (ingest/shopify.py, ingest/aliexpress.py) only describe; loader.py does.
+A format is data, not code. The loader reads a file's cells into a temp table (`incoming`,
+one row per record with its `__line`): as text, or, for the kinds in READ_TYPED, already typed
+by DuckDB's CSV reader. It checks every cell against its column's kind, then appends rows to one
+or more raw tables with the `Output` select lists given here. Format modules
+(ingest/shopify.py, ingest/aliexpress.py) only describe; loader.py does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ SQL_TYPES = {
     "price": "decimal(18, 2)",
 }
 
+
+# Kinds whose cells DuckDB's CSV reader can read as typed values: for every cell it accepts it
+# gives what `typed` gives for the cell's text (tests/test_fuzz_ingest.py compares the two), and
+# it refuses the rest (a leading apostrophe, Shopify's `-0400` offsets), which are read as text.
+READ_TYPED = frozenset({"timestamp", "count", "units", "days", "money"})
 
 # Beyond these an amount or a count is a damaged cell: quantity × price must stay far inside
 # decimal(18, 2) through every sum and conversion downstream.
@@ -120,11 +126,13 @@ class Format:
 
 
 class Cells:
-    """SQL for the cells of `incoming`, as text or as typed values, knowing which are present."""
+    """SQL for the cells of `incoming`, as text or as typed values, knowing which are present
+    and which were read typed (`read_typed`: those have no text)."""
 
-    def __init__(self, fmt: Format, present: set[str]) -> None:
+    def __init__(self, fmt: Format, present: set[str], read_typed: frozenset[str] = frozenset()):
         self.fmt = fmt
         self.present = present
+        self.read_typed = read_typed
 
     def has(self, name: str) -> bool:
         return name in self.present
@@ -133,6 +141,8 @@ class Cells:
         """The cell trimmed, NULL when empty or absent."""
         if name not in self.present:
             return "cast(null as varchar)"
+        if name in self.read_typed:
+            raise ValueError(f"{self.fmt.name}: the text of {name} is asked for, but it is typed")
         return f"nullif(trim(\"{name}\"), '')"
 
     def value(self, name: str) -> str:
@@ -140,6 +150,8 @@ class Cells:
         column = self.fmt.column(name)
         if name not in self.present:
             return f"cast(null as {SQL_TYPES[column.kind]})"
+        if name in self.read_typed:
+            return f'"{name}"'
         return typed(column, self.text(name))
 
 
@@ -186,13 +198,17 @@ def _listed(values) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
-def rules(column: Column) -> list[tuple[str, str]]:
-    """What the column's cells must hold: (SQL that is true for a bad text `v`, the words)."""
+def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
+    """What the column's cells must hold: (SQL that is true for a bad cell `v`, the words).
+
+    `v` is the cell's text, or its typed value when `read_typed`.
+    """
     found = []
     if column.required:
-        found.append(("v is null or trim(v) = ''", "a value (the column is required)"))
-    cell = "nullif(trim(v), '')"
-    value = typed(column, cell)
+        missing = "v is null" if read_typed else "v is null or trim(v) = ''"
+        found.append((missing, "a value (the column is required)"))
+    cell = "v" if read_typed else "nullif(trim(v), '')"
+    value = cell if read_typed else typed(column, cell)
     kind = column.kind
     test, words = None, None
     if kind == "timestamp":
@@ -222,8 +238,9 @@ def rules(column: Column) -> list[tuple[str, str]]:
         allowed = [raw for raw, _ in column.mapping] or list(column.choices)
         test = f"lower({cell}) in ({_listed(a.lower() for a in allowed)})"
         words = f"one of {', '.join(allowed)}"
-    if test:
-        found.append((f"v is not null and trim(v) <> '' and not coalesce({test}, false)", words))
+    if test and not (read_typed and kind == "timestamp"):  # a typed timestamp is one
+        given = "v is not null" if read_typed else "v is not null and trim(v) <> ''"
+        found.append((f"{given} and not coalesce({test}, false)", words))
     return found
 
 

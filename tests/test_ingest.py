@@ -61,9 +61,12 @@ def test_the_newest_export_of_a_line_wins_whatever_the_load_order(settings, tmp_
     assert newest == [("1", "delivered"), ("2", "placed")]
 
 
-def test_every_row_knows_its_file_and_line(settings, tmp_path):
-    orders = write(tmp_path / "orders.csv", ORDERS)
-    ingest(settings, [orders])
+@pytest.mark.parametrize("comments", ["", "# exported 2026-02-01\n# by hand\n"])
+@pytest.mark.parametrize(("quantity", "read"), [("1", "typed"), ("'1", "text")])
+def test_every_row_knows_its_file_and_line(settings, tmp_path, comments, quantity, read):
+    orders = write(tmp_path / "orders.csv", comments + ORDERS.replace(",p1,1,", f",p1,{quantity},"))
+    assert [result.read for result in ingest(settings, [orders])] == [read]
+    header_line = 1 + comments.count("\n")
     assert raw_rows(
         settings,
         """
@@ -72,9 +75,27 @@ def test_every_row_knows_its_file_and_line(settings, tmp_path):
         order by lines.source_line
         """,
     ) == [
-        ("orders.csv", "1", 2, "dropscore-orders", "loaded"),
-        ("orders.csv", "2", 3, "dropscore-orders", "loaded"),
+        ("orders.csv", "1", header_line + 1, "dropscore-orders", "loaded"),
+        ("orders.csv", "2", header_line + 2, "dropscore-orders", "loaded"),
     ]
+
+
+def test_a_cell_the_typed_read_refuses_is_read_as_text_with_the_value_it_means(settings, tmp_path):
+    # A spreadsheet's leading apostrophe and Shopify's -0400 offset: DuckDB's CSV reader refuses
+    # them as numbers and times, so the file is read again as text, which understands them.
+    text = NEWER_ORDERS.replace(",1,10.00,", ",'1,'10.00,").replace(
+        "2026-01-20T10:00:00Z", "2026-01-20 06:00:00 -0400"
+    )
+    orders = write(tmp_path / "orders.csv", text)
+    assert [result.read for result in ingest(settings, [orders])] == ["text"]
+    assert raw_rows(
+        settings,
+        """
+        select quantity, cast(unit_price as varchar),
+            cast(delivered_at at time zone 'UTC' as varchar)
+        from raw.dropscore_order_lines
+        """,
+    ) == [(1, "10.00", "2026-01-20 10:00:00")]
 
 
 @pytest.mark.parametrize(

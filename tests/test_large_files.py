@@ -77,7 +77,10 @@ def test_a_200_mb_shopify_export_loads_with_progress_in_bounded_memory(tmp_path)
     assert result["stdout"] == f"{rows:,} rows loaded from 1 file(s) into {home / 'build.duckdb'}\n"
     progress = result["stderr"].splitlines()
     assert progress[0] == "orders_export.csv: reading"
-    assert any(re.fullmatch(r"orders_export\.csv: reading \d+%", line) for line in progress)
+    # Shopify writes its times with offsets such as -0400, which the typed read refuses.
+    again = "orders_export.csv: reading again as text"
+    assert again in progress
+    assert any(re.fullmatch(rf"{again} \d+%", line) for line in progress)
     assert "orders_export.csv: checking" in progress
     assert "orders_export.csv: loading" in progress
     assert progress[-1] == f"{export}: {rows:,} rows loaded as shopify-orders"
