@@ -1,11 +1,12 @@
 """Load export files into the raw schema: one file, one transaction, all or nothing.
 
-A file's cells are read into a temp table, `incoming` (one row per record, with the file line it
-came from): a CSV file by DuckDB's CSV reader, reading only the columns its format uses, a JSON
-file by its format's reader. Rows that are not records of the format go to raw.rejects with
-their reason; every other cell is checked against its column's kind (so an error names the
-first bad line and column), cast, and appended to the format's raw tables with its provenance.
-The raw tables keep every version of a record; staging keeps the newest.
+A file's cells are read into a temp table, `incoming_cells`: a CSV file by DuckDB's CSV reader,
+reading only the columns its format uses, a JSON file by its format's reader. `incoming_records`
+adds the file line each record came from; rows that are not records of the format go to
+raw.rejects with their reason, and `incoming` is the records left. Every cell is checked against
+its column's kind (so an error names the first bad line and column), cast, and appended to the
+format's raw tables with its provenance. The raw tables keep every version of a record; staging
+keeps the newest.
 
 A CSV file is first read with its timestamps, counts and amounts typed by the reader (spec's
 READ_TYPED), which halves the time a large file takes. A file the typed read refuses, or whose
@@ -261,7 +262,8 @@ def _customer_key(fmt: Format, header_columns: set[str], salt: str | None) -> tu
 
 
 def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str) -> None:
-    """Fill `incoming_records` with the cells the format uses and the line of each record."""
+    """Read the cells the format uses into `incoming_cells`; `incoming_records` adds each
+    record's line and the format's derived cells."""
     con, path, fmt = loading.con, loading.path, loading.fmt
     columns = {
         name or f"column_{i}": (
@@ -293,11 +295,12 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
         raise _csv_error(path, str(error)) from None
     # The table holds the records in file order (DuckDB keeps insertion order) and, made outside
     # a transaction, numbers its rows from 0: a record's row id gives its line. Reading with a
-    # row number would take twice as long.
+    # row number would take twice as long. Derived cells (a window over the file) are worked
+    # out once, into a table; without them a view does.
     derived = "".join(f", {sql} as {name}" for name, sql in fmt.derived)
     con.execute(
         f"""
-        create or replace temp view incoming_records as
+        create or replace temp {"table" if derived else "view"} incoming_records as
         select *{derived}
         from (select rowid + {header.skip + 2} as __line, * from incoming_cells)
         """
@@ -305,7 +308,7 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
 
 
 def _read_json(con, path: Path, fmt: Format, report) -> None:
-    """Fill `incoming_records` from a JSON format's records, in batches."""
+    """Read a JSON format's records, in batches, into `incoming_cells` (with their lines)."""
     names = [column.name for column in fmt.columns]
     con.execute(
         "create or replace temp table incoming_cells (__line bigint, "
@@ -526,10 +529,23 @@ def load_file(
             cells = Cells(fmt, {column.name for column in fmt.columns})
             load_id, rows, rejected = _append(loading, cells)
     finally:
-        with contextlib.suppress(duckdb.Error):
-            for dropped in ("view incoming", "view incoming_records", "table incoming_cells"):
-                con.execute(f"drop {dropped} if exists")
+        _drop_incoming(con)
     return LoadResult(path, fmt.name, "loaded", rows, load_id, rejected, read)
+
+
+def _drop_incoming(con) -> None:
+    """Drop what a load made (a whole file's cells), whether it loaded or not."""
+    made = con.execute(
+        """
+        select 'view', view_name from duckdb_views() where temporary and view_name like 'incoming%'
+        union all
+        select 'table', table_name from duckdb_tables()
+        where temporary and table_name like 'incoming%'
+        order by 1 desc
+        """
+    ).fetchall()
+    for kind, name in made:  # views first, then the tables they read
+        con.execute(f"drop {kind} {name}")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """How an input format is described: the cells it reads, what each must hold, where rows go.
 
-A format is data, not code. The loader reads a file's cells into a temp table (`incoming`,
-one row per record with its `__line`): as text, or, for the kinds in READ_TYPED, already typed
-by DuckDB's CSV reader. It checks every cell against its column's kind, then appends rows to one
+A format is data, not code. The loader reads a file's cells into `incoming` (one row per record
+with its `__line`): as text, or, for the kinds in READ_TYPED, already typed by DuckDB's CSV
+reader. It checks every cell against its column's kind, then appends rows to one
 or more raw tables with the `Output` select lists given here. Format modules
 (ingest/shopify.py, ingest/aliexpress.py) only describe; loader.py does.
 """
@@ -30,8 +30,10 @@ SQL_TYPES = {
 
 
 # Kinds whose cells DuckDB's CSV reader can read as typed values: for every cell it accepts it
-# gives what `typed` gives for the cell's text (tests/test_fuzz_ingest.py compares the two), and
-# it refuses the rest (a leading apostrophe, Shopify's `-0400` offsets), which are read as text.
+# gives what `typed` gives for the cell's text (tests/test_ingest.py and test_fuzz_ingest.py
+# compare the two), and it refuses the rest (a leading apostrophe, Shopify's `-0400` offsets),
+# which are read as text. A format's own SQL (Reject.when, Column.where, derived) must not treat
+# such a cell as text; outputs and row rules go through Cells, which knows how it was read.
 READ_TYPED = frozenset({"timestamp", "count", "units", "days", "money"})
 
 # Beyond these an amount or a count is a damaged cell: quantity × price must stay far inside

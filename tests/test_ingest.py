@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from dropscore.cli import cli
+from dropscore.config import PROJECT_DIR
 from dropscore.pipeline import ingest
 from ingest.errors import InputError
+from ingest.loader import load_files
 from tests.conftest import write
 
 ORDERS_HEADER = (
@@ -96,6 +101,81 @@ def test_a_cell_the_typed_read_refuses_is_read_as_text_with_the_value_it_means(s
         from raw.dropscore_order_lines
         """,
     ) == [(1, "10.00", "2026-01-20 10:00:00")]
+
+
+# Cells of the kinds read typed (a count, an amount, days, a time) that DuckDB's CSV reader and
+# the text path's casts might read differently: rounding, exponents, hex, underscores, signs,
+# spaces, offsets and zone names, special values, overflow, spreadsheet damage.
+TYPED_CELLS = {
+    "quantity": [
+        "4", "4.0", "4.5", "2.5", "1e1", "0x10", "0b1", "1_000", " 4", "4 ", "\t1", "+4", "-4",
+        "04", "4.", "'4", "1,000", "99999999999", "2147483648", "", " ", "NaN", "٤",
+    ],
+    "unit_price": [
+        "6.19", "6.199", "6.195", "6.185", "7.885", "0.005", "1e3", "1E-2", ".5", "5.", "+6.19",
+        "-6.19", " 6.19", "6.19 ", "1_000.00", "'6.19", "1,000.00", "0x10", "NaN", "inf", "6,19",
+        "99999999999999999.99", "123456789012345678", "6.19e0", "", "US $6.19",
+    ],
+    "promised_ship_days": ["3", "3.5", "-1", "1e1", "'3", "", "three"],
+    "shipped_at": [
+        "2026-01-03T10:00:00Z", "2026-01-03 10:00:00 -0400", "2026-01-03 10:00:00 -04:00",
+        "2026-01-03", "2026-01-03T10:00:00.123+02:00", " 2026-01-03T10:00:00Z",
+        "2026-01-03T10:00:00", "2026-01-03 10:00:00 EST", "2026-01-03T10:00:00 America/New_York",
+        "2026-01-03 10:00:00 GMT+2", "2026-01-03T10:00:00+0200", "2026-01-03T24:00:00Z",
+        "'2026-01-03T10:00:00Z", "20260103", "2026-1-3", "2026-01-03T10:00Z", "infinity",
+        "epoch", "2026-01-03T10:00:00.1234567Z", "2026-01-03 10:00:00 UTC", "2026-02-30",
+        "1/3/2026", "-2026-01-03", "2026-01-03 (BC)", "2026-01-03T10:00:00 Z", "",
+    ],
+}  # fmt: skip
+
+
+def test_each_cell_means_the_same_read_typed_or_as_text(tmp_path):
+    header = ORDERS_HEADER + ",promised_ship_days"
+    row = ORDERS.splitlines()[1] + ",2"
+    reads = set()
+    for column, cells in TYPED_CELLS.items():
+        at = header.split(",").index(column)
+        for cell in cells:
+            fields = next(csv.reader([row]))
+            fields[at] = cell
+            text = io.StringIO()
+            csv.writer(text, lineterminator="\n").writerow(fields)
+            path = write(tmp_path / "orders.csv", f"{header}\n{text.getvalue()}")
+            outcomes = []
+            for read_typed in (True, False):
+                con = duckdb.connect(str(tmp_path / f"{read_typed}.duckdb"))
+                try:
+                    (result,) = load_files(con, [path], read_typed=read_typed)
+                    reads.add(result.read)
+                    outcomes.append(con.execute("from raw.dropscore_order_lines").fetchall())
+                except InputError as error:
+                    outcomes.append(str(error))
+                finally:
+                    con.close()
+                (tmp_path / f"{read_typed}.duckdb").unlink()
+            assert outcomes[0] == outcomes[1], (column, cell)
+    assert reads == {"typed", "text"}  # both paths were taken
+
+
+def test_a_load_leaves_no_copy_of_the_file_behind(tmp_path):
+    shopify = PROJECT_DIR / "tests" / "fixtures" / "real" / "shopify_orders_export_devstore.csv"
+    good = write(tmp_path / "orders.csv", ORDERS)
+    refused_typed = write(tmp_path / "zero.csv", ORDERS.replace(",2,5.00,", ",0,5.00,"))
+    refused_text = write(tmp_path / "lost.csv", ORDERS.replace(",placed,", ",lost,"))
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    load_files(con, [good, shopify])
+    for bad in (refused_typed, refused_text):
+        with pytest.raises(InputError):
+            load_files(con, [bad])
+    assert (
+        con.execute(
+            """
+        select table_name from duckdb_tables() where temporary
+        union all select view_name from duckdb_views() where temporary and not internal
+        """
+        ).fetchall()
+        == []
+    )
 
 
 @pytest.mark.parametrize(
