@@ -284,12 +284,6 @@ flagged as (
                 then outcomes.delivered_at
                 > outcomes.ordered_at + to_days(outcomes.promised_delivery_days)
         end as is_late_delivery,
-        date_diff('second', outcomes.ordered_at, outcomes.shipped_at) / 86400.0
-            as handling_days,
-        date_diff('second', outcomes.shipped_at, outcomes.delivered_at) / 86400.0
-            as delivery_days,
-        date_diff('second', outcomes.ordered_at, outcomes.delivered_at) / 86400.0
-            as order_to_delivery_days,
         -- Mature from: once buyer protection has run out (maturity_days after the order), or
         -- once finished (delivered on a known date, or cancelled) with no dispute open and
         -- nothing happening for settled_days. A delivery without a date cannot show it

@@ -1,6 +1,7 @@
 -- One row per supplier order line: its outcome and cost (int_order_lines_costed) and what
 -- depends on the as-of date, computed as it is read: its age, whether it is mature (old enough
--- that its outcome can no longer change much) and whether it is in the analysis window.
+-- that its outcome can no longer change much) and whether it is in the analysis window; and
+-- its handling, transit and order-to-door times in days.
 -- A view: the as-of date moves every week, and these few expressions cost far less to compute
 -- when read than rewriting every line to store them.
 {{ config(materialized='view') }}
@@ -28,6 +29,13 @@ aged as (
         as_of.as_of_at,
         date_diff('day', order_lines.ordered_at, as_of.as_of_at) as age_days,
         order_lines.matures_at <= as_of.as_of_at as is_mature,
+        -- Times in days: a subtraction when read; stored, they took 18 % of the costed lines.
+        date_diff('second', order_lines.ordered_at, order_lines.shipped_at) / 86400.0
+            as handling_days,
+        date_diff('second', order_lines.shipped_at, order_lines.delivered_at) / 86400.0
+            as delivery_days,
+        date_diff('second', order_lines.ordered_at, order_lines.delivered_at) / 86400.0
+            as order_to_delivery_days,
         {% if var('analysis_weeks') %}
         order_lines.ordered_at > as_of.analysis_window_after_at
         {% else %}
