@@ -109,7 +109,7 @@ final as (
         disputes.closed_at,
         case
             when disputes.closed_at is not null
-                then date_diff('second', disputes.opened_at, disputes.closed_at) / 86400.0
+                then {{ days_between('disputes.opened_at', 'disputes.closed_at') }}
         end as days_to_resolve,
         disputes.opened_at + to_days({{ var('dispute_escalation_days') }}) as escalate_by_at,
         disputes.refund_amount::decimal(18, 2) as refund_amount,

@@ -89,7 +89,7 @@ final as (
 
     select
         * exclude (as_of_at),
-        date_diff('second', as_of_at, deadline_at) / 86400.0 as days_left,
+        {{ days_between('as_of_at', 'deadline_at') }} as days_left,
         deadline_at <= as_of_at as is_overdue,
         case deadline_kind
             when 'open_dispute' then

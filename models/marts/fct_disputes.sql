@@ -51,7 +51,7 @@ final as (
         disputes.days_to_resolve,
         case
             when disputes.is_open
-                then date_diff('second', disputes.opened_at, as_of.as_of_at) / 86400.0
+                then {{ days_between('disputes.opened_at', 'as_of.as_of_at') }}
         end as days_open,
         disputes.escalate_by_at,
         disputes.refund_amount,
