@@ -214,8 +214,9 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
     kind = column.kind
     test, words = None, None
     if kind == "timestamp":
-        test = f"{value} is not null"
-        words = "an ISO 8601 timestamp such as 2026-01-31T09:30:00Z"
+        # Not `infinity`, nor a date no order has: the as-of date is the newest moment loaded.
+        test = f"{value} between '1970-01-01 00:00:00+00' and '2199-12-31 23:59:59.999999+00'"
+        words = "an ISO 8601 timestamp from 1970 to 2199 such as 2026-01-31T09:30:00Z"
     elif kind == "count":
         test, words = f"{value} between 1 and {MAX_COUNT}", "a whole number of at least 1"
     elif kind == "units":
@@ -240,7 +241,7 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
         allowed = [raw for raw, _ in column.mapping] or list(column.choices)
         test = f"lower({cell}) in ({_listed(a.lower() for a in allowed)})"
         words = f"one of {', '.join(allowed)}"
-    if test and not (read_typed and kind == "timestamp"):  # a typed timestamp is one
+    if test:
         given = "v is not null" if read_typed else "v is not null and trim(v) <> ''"
         found.append((f"{given} and not coalesce({test}, false)", words))
     return found

@@ -1,7 +1,13 @@
-{#- Days from one moment to another, counting the whole seconds between them as
-    date_diff('second', …) does. From the moments' microseconds since the epoch: date_diff on
-    time zone aware timestamps goes through the calendar, 1.3 s per column over 10M lines against
-    0.2 s for this. -#}
+{#- The second a moment falls in, counted from the epoch: its microseconds floored to a whole
+    second, in integers (`//` truncates towards zero, so a moment before 1970 takes one off). -#}
+{% macro epoch_second(at) -%}
+    (epoch_us({{ at }}) // 1000000 - (epoch_us({{ at }}) % 1000000 < 0)::bigint)
+{%- endmacro %}
+
+{#- Days from one moment to another: the second boundaries between them, as
+    date_diff('second', …) counts them, over 86,400. From the moments' epoch microseconds:
+    date_diff on time zone aware timestamps goes through the calendar, 1.3 s per column over 10M
+    lines against 0.2 s for this. -#}
 {% macro days_between(start_at, end_at) -%}
-    (floor(epoch_us({{ end_at }}) / 1000000) - floor(epoch_us({{ start_at }}) / 1000000)) / 86400.0
+    ({{ epoch_second(end_at) }} - {{ epoch_second(start_at) }}) / 86400.0
 {%- endmacro %}

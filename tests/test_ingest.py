@@ -184,7 +184,19 @@ def test_a_load_leaves_no_copy_of_the_file_behind(tmp_path):
         (
             ORDERS.replace("2026-01-03T10:00:00Z", "yesterday"),
             "orders.csv, line 2, column 'shipped_at': expected an ISO 8601 timestamp "
-            "such as 2026-01-31T09:30:00Z, got 'yesterday'",
+            "from 1970 to 2199 such as 2026-01-31T09:30:00Z, got 'yesterday'",
+        ),
+        (
+            ORDERS.replace("2026-01-03T10:00:00Z", "infinity"),
+            "orders.csv, line 2, column 'shipped_at': expected an ISO 8601 timestamp "
+            "from 1970 to 2199 such as 2026-01-31T09:30:00Z, got 'infinity'",
+        ),
+        (
+            ORDERS.replace(
+                "2026-01-01T10:00:00Z,s1,Store One,p2", "2300-01-01T10:00:00Z,s1,Store One,p2"
+            ),
+            "orders.csv, line 3, column 'ordered_at': expected an ISO 8601 timestamp "
+            "from 1970 to 2199 such as 2026-01-31T09:30:00Z, got '2300-01-01T10:00:00Z'",
         ),
         (
             ORDERS.replace(",2,5.00,", ",0,5.00,"),

@@ -1,8 +1,8 @@
 -- One row per order line with everything about it that does not depend on the as-of date: its
--- dispute outcome, late flags, timings, when it is mature and what it cost (customer refund,
--- return, resend, loss). fct_order_lines adds what does (age, whether it is mature yet, the
--- analysis window) when it is read, so that a weekly run need not rewrite every line because a
--- week has passed.
+-- dispute outcome, late flags, when it is mature and what it cost (customer refund, return,
+-- resend, loss). fct_order_lines adds what does (age, whether it is mature yet, the analysis
+-- window) when it is read, so that a weekly run need not rewrite every line because a week has
+-- passed, and the times in days, cheaper to work out than to store.
 --
 -- Dispute outcomes are NULL ("not in your data"), not false, when no dispute has been loaded
 -- at all.

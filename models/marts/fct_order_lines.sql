@@ -22,8 +22,9 @@ as_of as (
 
 aged as (
 
-    -- Compared with moments worked out beforehand (the line's matures_at, the as-of row's
-    -- window start): calendar arithmetic here would run for every line each time it is read.
+    -- Maturity and the window compare moments worked out beforehand (the line's matures_at, the
+    -- as-of row's window start): calendar arithmetic here would run for every line each time it
+    -- is read. Only a query that asks for age_days pays for its date_diff.
     select
         order_lines.*,
         as_of.as_of_at,
