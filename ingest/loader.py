@@ -307,8 +307,9 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     )
 
 
-def _read_json(con, path: Path, fmt: Format, report) -> None:
+def _read_json(loading: _Loading) -> None:
     """Read a JSON format's records, in batches, into `incoming_cells` (with their lines)."""
+    con, path, fmt = loading.con, loading.path, loading.fmt
     names = [column.name for column in fmt.columns]
     con.execute(
         "create or replace temp table incoming_cells (__line bigint, "
@@ -316,8 +317,8 @@ def _read_json(con, path: Path, fmt: Format, report) -> None:
         + ")"
     )
     con.execute("create or replace temp view incoming_records as select * from incoming_cells")
-    if report:
-        report(f"{path.name}: reading")
+    if loading.report:
+        loading.report(f"{path.name}: reading")
     batch: list[tuple[int, dict]] = []
 
     def flush() -> None:
@@ -525,7 +526,7 @@ def load_file(
             read, (load_id, rows, rejected) = _load_csv(loading, sniffed.header, salt, read_typed)
         else:
             read = "text"
-            _read_json(con, path, fmt, report)
+            _read_json(loading)
             cells = Cells(fmt, {column.name for column in fmt.columns})
             load_id, rows, rejected = _append(loading, cells)
     finally:

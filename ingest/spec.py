@@ -2,9 +2,9 @@
 
 A format is data, not code. The loader reads a file's cells into `incoming` (one row per record
 with its `__line`): as text, or, for the kinds in READ_TYPED, already typed by DuckDB's CSV
-reader. It checks every cell against its column's kind, then appends rows to one
-or more raw tables with the `Output` select lists given here. Format modules
-(ingest/shopify.py, ingest/aliexpress.py) only describe; loader.py does.
+reader. It checks every cell against its column's kind, then appends rows to one or more raw
+tables with the `Output` select lists given here. Format modules (ingest/shopify.py,
+ingest/aliexpress.py) only describe; loader.py does.
 """
 
 from __future__ import annotations
