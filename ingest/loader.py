@@ -574,7 +574,7 @@ def _load_csv(loading: _Loading, header: Header, salt, read_typed) -> tuple[str,
             _read_csv(loading, header, cells, salt, "reading")
             return "typed", _append(loading, cells)
         except _TextNeeded:
-            pass
+            _drop_incoming(loading.con)  # not held beside the text read of the same file
     cells = Cells(fmt, present)
     _read_csv(loading, header, cells, salt, "reading again as text" if typed else "reading")
     return "text", _append(loading, cells)
