@@ -360,7 +360,7 @@ def _weekly_trend(reader: _Reader, week: Week) -> list[dict]:
             cast(date_trunc('week', ordered_date) as date) as monday,
             count(*) as lines,
             count(distinct supplier_order_id) as orders,
-            coalesce(sum(line_amount), 0) as spend,
+            coalesce(sum(line_amount) filter (where not is_cancelled), 0) as spend,
         from marts.fct_order_lines
         where ordered_date >= ? and ordered_date < ?
         group by monday

@@ -23,6 +23,7 @@ select
     false as has_delivery_failure_dispute,
     false as has_refund,
     false as is_seller_cancelled,
+    false as is_cancelled,
     cast(null as boolean) as is_late_shipment,
     cast(null as boolean) as is_late_delivery,
     cast(null as double) as handling_days,

@@ -1,5 +1,5 @@
 -- One row per dispute per order line it applies to. A dispute names its line, or only its
--- product, or neither (then it covers the whole order). Its money is shared out over the lines
+-- product, or neither (then it covers the whole order, but for its cancelled lines). Its money is shared out over the lines
 -- it covers in proportion to their value, rounded to the cent so that the shares add up to the
 -- dispute's amount exactly: each line gets round(total × running share) minus what the lines
 -- before it got.
@@ -31,13 +31,14 @@ order_lines as (
 
 ),
 
-matched as (
+candidates as (
 
     select
         disputes.*,
         order_lines.order_line_id,
         order_lines.supplier_id,
         order_lines.line_amount,
+        coalesce(order_lines.status = 'cancelled', false) as is_line_cancelled,
     from disputes
     inner join order_lines
         on disputes.supplier_order_id = order_lines.supplier_order_id
@@ -46,6 +47,19 @@ matched as (
             or (disputes.line_id is null and disputes.product_id = order_lines.product_id)
             or (disputes.line_id is null and disputes.product_id is null)
         )
+
+),
+
+matched as (
+
+    -- A dispute over a product or the whole order covers the lines that were not cancelled (a
+    -- cancelled line was never sent), unless every line it could cover was cancelled.
+    select * exclude (is_line_cancelled)
+    from candidates
+    qualify
+        line_id is not null
+        or not is_line_cancelled
+        or bool_and(is_line_cancelled) over (partition by dispute_id)
 
 ),
 

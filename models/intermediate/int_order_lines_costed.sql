@@ -224,14 +224,16 @@ reorders as (
 
     -- A later supplier order line for the same store order and product is the dropshipper
     -- buying the goods again to replace what failed: its cost is the failed line's resend cost.
+    -- The store order by its key (`#1001` and `1001` are one order); a cancelled purchase
+    -- replaced nothing and cost nothing.
     select
         order_line_id,
         lead(line_amount) over same_goods as next_line_amount,
         lead(ordered_at) over same_goods as next_ordered_at,
     from order_lines
-    where store_order is not null and product_id is not null
+    where store_order_key is not null and product_id is not null and status <> 'cancelled'
     window same_goods as (
-        partition by store_order, product_id order by ordered_at, order_line_id
+        partition by store_order_key, product_id order by ordered_at, order_line_id
     )
 
 ),

@@ -44,7 +44,8 @@ undelivered_lines as (
         not order_lines.is_delivered
         and not order_lines.is_cancelled
         and order_lines.promised_delivery_by_at < as_of.as_of_at
-        and order_lines.has_dispute = false
+        -- no dispute on it, or no dispute data loaded at all (then it may still need one)
+        and order_lines.has_dispute is not true
         and order_lines.ordered_at + to_days({{ var('buyer_protection_days') }})
         > as_of.as_of_at
         and order_lines.ordered_at + to_days({{ var('buyer_protection_days') }})

@@ -65,14 +65,17 @@ line_counts as (
         count(is_late_shipment) filter (where is_mature) as shipped_lines,
         count(*) filter (where is_mature and is_late_delivery) as late_delivery_lines,
         count(is_late_delivery) filter (where is_mature) as delivered_lines_with_promise,
-        coalesce(sum(line_amount) filter (where is_mature), 0)::decimal(18, 2)
-            as mature_line_amount,
+        -- what was spent: a cancelled line was never paid for
+        coalesce(
+            sum(line_amount) filter (where is_mature and not is_cancelled), 0
+        )::decimal(18, 2) as mature_line_amount,
         sum(recovered_amount) filter (where is_mature)::decimal(18, 2) as refund_amount,
         sum(customer_refund_amount) filter (where is_mature)::decimal(18, 2)
             as mature_customer_refund_amount,
         sum(recovered_amount) filter (where is_mature)::decimal(18, 2)
             as mature_recovered_amount,
-        coalesce(sum(line_amount), 0)::decimal(18, 2) as spend_amount,
+        coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
+            as spend_amount,
         sum(customer_refund_amount)::decimal(18, 2) as customer_refund_amount,
         sum(recovered_amount)::decimal(18, 2) as recovered_amount,
         sum(return_cost)::decimal(18, 2) as return_cost,
