@@ -19,6 +19,7 @@ import contextlib
 import csv
 import hashlib
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ import pyarrow as pa
 from ingest.errors import InputError
 from ingest.formats import FORMATS, Format
 from ingest.jsonfile import json_values
-from ingest.spec import READ_TYPED, SQL_TYPES, Cells, rules
+from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
 
 SNIFF_BYTES = 64 * 1024
 LARGE_FILE_BYTES = 16 * 1024 * 1024  # above this a load reports its progress
@@ -261,13 +262,29 @@ def _customer_key(fmt: Format, header_columns: set[str], salt: str | None) -> tu
     return f"case when {value} is not null then sha256(? || {value}) end as customer_key", [salt]
 
 
+@contextmanager
+def _read_as_named(path: Path) -> Iterator[Path]:
+    """`path` under a name DuckDB reads as that one file.
+
+    DuckDB's readers expand `*`, `?` and `[...]` in the name they are given: `orders[1].csv`
+    would read `orders1.csv` instead. Such a name is read through a link of a plain name.
+    """
+    if not set(str(path)) & set("*?[]{}"):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="dropscore-") as folder:
+        link = Path(folder) / "export.csv"
+        link.symlink_to(path.resolve())
+        yield link
+
+
 def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str) -> None:
     """Read the cells the format uses into `incoming_cells`; `incoming_records` adds each
     record's line and the format's derived cells."""
     con, path, fmt = loading.con, loading.path, loading.fmt
     columns = {
         name or f"column_{i}": (
-            SQL_TYPES[fmt.column(name).kind] if name in cells.read_typed else "varchar"
+            READ_SQL_TYPES[fmt.column(name).kind] if name in cells.read_typed else "varchar"
         )
         for i, name in enumerate(header.columns)
     }
@@ -276,7 +293,10 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     listed = ", ".join(f'"{name}"' for name in sorted(cells.present))
     key, key_parameters = _customer_key(fmt, set(header.columns), salt)
     try:
-        with _reporting(con, loading.report, f"{path.name}: {stage}"):
+        with (
+            _reporting(con, loading.report, f"{path.name}: {stage}"),
+            _read_as_named(path) as readable,
+        ):
             con.execute(
                 f"""
                 create or replace temp table incoming_cells as
@@ -287,7 +307,7 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
                     null_padding = false
                 )
                 """,
-                [*key_parameters, str(path), header.skip, columns],
+                [*key_parameters, str(readable), header.skip, columns],
             )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
         if cells.read_typed:

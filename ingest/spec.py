@@ -29,6 +29,15 @@ SQL_TYPES = {
 }
 
 
+# How a cell is read before its rules are checked: whole numbers as decimals, so that `1.5`
+# is refused rather than rounded to 2 (DuckDB casts text to an integer by rounding it).
+READ_SQL_TYPES = {
+    **SQL_TYPES,
+    "count": "decimal(18, 3)",
+    "units": "decimal(18, 3)",
+    "days": "decimal(18, 3)",
+}
+
 # Kinds whose cells DuckDB's CSV reader can read as typed values: for every cell it accepts it
 # gives what `typed` gives for the cell's text (tests/test_ingest.py and test_fuzz_ingest.py
 # compare the two), and it refuses the rest (a leading apostrophe, Shopify's `-0400` offsets),
@@ -40,6 +49,7 @@ READ_TYPED = frozenset({"timestamp", "count", "units", "days", "money"})
 # decimal(18, 2) through every sum and conversion downstream.
 MAX_AMOUNT = 9_999_999_999.99
 MAX_COUNT = 100_000
+MAX_DAYS = 3_650  # a promise of ten years is a damaged cell, and would overflow a timestamp
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,7 @@ def typed(column: Column, text: str) -> str:
     if kind == "timestamp":
         return timestamp_sql(_unquoted(text))
     if kind in ("count", "units", "days"):
-        return f"try_cast({_unquoted(text)} as integer)"
+        return f"try_cast({_unquoted(text)} as {READ_SQL_TYPES[kind]})"
     if kind == "money":
         return f"try_cast({_unquoted(text)} as decimal(18, 2))"
     if kind == "price":
@@ -218,11 +228,14 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
         test = f"{value} between '1970-01-01 00:00:00+00' and '2199-12-31 23:59:59.999999+00'"
         words = "an ISO 8601 timestamp from 1970 to 2199 such as 2026-01-31T09:30:00Z"
     elif kind == "count":
-        test, words = f"{value} between 1 and {MAX_COUNT}", "a whole number of at least 1"
+        test = f"{value} between 1 and {MAX_COUNT} and {value} = trunc({value})"
+        words = "a whole number of at least 1"
     elif kind == "units":
-        test, words = f"{value} between 0 and {MAX_COUNT}", "a whole number, 0 or more"
+        test = f"{value} between 0 and {MAX_COUNT} and {value} = trunc({value})"
+        words = "a whole number, 0 or more"
     elif kind == "days":
-        test, words = f"{value} >= 0", "a whole number of days, 0 or more"
+        test = f"{value} between 0 and {MAX_DAYS} and {value} = trunc({value})"
+        words = f"a whole number of days from 0 to {MAX_DAYS}"
     elif kind == "money":
         test, words = f"{value} between 0 and {MAX_AMOUNT}", "an amount such as 12.50"
     elif kind == "price":

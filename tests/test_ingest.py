@@ -178,6 +178,18 @@ def test_a_load_leaves_no_copy_of_the_file_behind(tmp_path):
     )
 
 
+@pytest.mark.parametrize("name", ["orders[12].csv", "orders*.csv", "orders?.csv", "{a,b}.csv"])
+def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_path, name):
+    # DuckDB would read `orders[12].csv` as orders1.csv and orders2.csv.
+    for sibling in ("orders1.csv", "orders2.csv", "a.csv", "b.csv"):
+        write(tmp_path / sibling, ORDERS.replace("Store One", f"Store {sibling}"))
+    named = write(tmp_path / name, NEWER_ORDERS)
+    assert [(result.outcome, result.rows) for result in ingest(settings, [named])] == [("loaded", 1)]
+    assert raw_rows(settings, "select supplier_name, status from raw.dropscore_order_lines") == [
+        ("Store One", "delivered")
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -201,6 +213,23 @@ def test_a_load_leaves_no_copy_of_the_file_behind(tmp_path):
         (
             ORDERS.replace(",2,5.00,", ",0,5.00,"),
             "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, got '0'",
+        ),
+        (  # DuckDB would round it to 2
+            ORDERS.replace(",2,5.00,", ",1.5,5.00,"),
+            "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, "
+            "got '1.5'",
+        ),
+        (  # ... and read it as 16
+            ORDERS.replace(",2,5.00,", ",0x10,5.00,"),
+            "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, "
+            "got '0x10'",
+        ),
+        (  # ten years out would overflow a timestamp in the build, far from this file
+            ORDERS.replace(",exported_at", ",exported_at,promised_delivery_days")
+            .replace("2026-02-01T00:00:00Z\n100,2", "2026-02-01T00:00:00Z,20\n100,2")
+            .replace(",,,2026-02-01T00:00:00Z\n", ",,,2026-02-01T00:00:00Z,2000000000\n"),
+            "orders.csv, line 3, column 'promised_delivery_days': expected a whole number of "
+            "days from 0 to 3650, got '2000000000'",
         ),
         (
             ORDERS.replace("10.00,USD", "ten,USD"),
