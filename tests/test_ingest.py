@@ -184,7 +184,9 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
     for sibling in ("orders1.csv", "orders2.csv", "a.csv", "b.csv"):
         write(tmp_path / sibling, ORDERS.replace("Store One", f"Store {sibling}"))
     named = write(tmp_path / name, NEWER_ORDERS)
-    assert [(result.outcome, result.rows) for result in ingest(settings, [named])] == [("loaded", 1)]
+    assert [(result.outcome, result.rows) for result in ingest(settings, [named])] == [
+        ("loaded", 1)
+    ]
     assert raw_rows(settings, "select supplier_name, status from raw.dropscore_order_lines") == [
         ("Store One", "delivered")
     ]
