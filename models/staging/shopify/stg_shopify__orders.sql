@@ -30,7 +30,16 @@ renamed as (
         taxes as tax_amount,
         discount_amount,
         total as total_amount,
-        coalesce(refunded_amount, 0) as refunded_amount,
+        coalesce(
+            refunded_amount,
+            -- an export without the Refunded Amount column (older ones have fewer columns): a
+            -- refunded order gave back its total, a partial refund's amount is not in the data
+            case financial_status
+                when 'refunded' then total
+                when 'partially_refunded' then null
+                else 0
+            end
+        ) as refunded_amount,
         currency,
         created_at as ordered_at,
         paid_at,
