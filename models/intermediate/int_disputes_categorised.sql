@@ -50,6 +50,20 @@ categorised as (
 
 ),
 
+known_amounts as (
+
+    -- An amount not given is 0; one given in a currency without an exchange rate is not known
+    -- (NULL), never 0.
+    select
+        *,
+        case when original_refund_amount is null then 0 else refund_amount end
+            as refund_amount_or_zero,
+        case when original_return_shipping_cost is null then 0 else return_shipping_cost end
+            as return_shipping_cost_or_zero,
+    from categorised
+
+),
+
 return_shipments as (
 
     -- The first free-label return of the same goods costs nothing; every later free-label
@@ -59,30 +73,30 @@ return_shipments as (
         *,
         cast(
             case
-                when return_method = 'own_expense' then coalesce(return_shipping_cost, 0)
+                when return_method = 'own_expense' then return_shipping_cost_or_zero
                 when return_method = 'free_label' and row_number() over (
                     partition by
                         supplier_order_id,
                         coalesce(line_id, product_id),
                         return_method
                     order by opened_at, dispute_id
-                ) > 1 then coalesce(return_shipping_cost, 0)
+                ) > 1 then return_shipping_cost_or_zero
                 else 0
             end
             as decimal(18, 2)
         ) as return_cost,
-    from categorised
+    from known_amounts
 
 ),
 
 final as (
 
     select
-        *,
+        * exclude (refund_amount_or_zero, return_shipping_cost_or_zero),
         category_group = 'defect' as is_defect,
         category_group = 'delivery_failure' as is_delivery_failure,
         resolution <> 'withdrawn' as is_counted,
-        cast(coalesce(refund_amount, 0) as decimal(18, 2)) as recovered_amount,
+        cast(refund_amount_or_zero as decimal(18, 2)) as recovered_amount,
         {{ built_through_load_id() }} as built_through_load_id,
     from return_shipments
 

@@ -165,8 +165,11 @@ dispute_outcomes as (
         arg_min(dispute_id, opened_at) filter (where is_counted) as first_dispute_id,
         min(opened_at) filter (where is_counted) as first_dispute_opened_at,
         max(closed_at) as last_dispute_closed_at,
-        sum(recovered_amount) as recovered_amount,
-        sum(return_cost) as return_cost,
+        -- NULL when one of them is not known (a currency without an exchange rate)
+        case when bool_and(recovered_amount is not null) then sum(recovered_amount) end
+            as recovered_amount,
+        case when bool_and(return_cost is not null) then sum(return_cost) end as return_cost,
+        bool_or(recovered_amount is null) as has_refund_of_unknown_amount,
     from line_disputes
     {% if is_incremental() %}
     where order_line_id in (select order_line_id from order_lines)
@@ -203,12 +206,26 @@ outcomes as (
         dispute_outcomes.last_dispute_closed_at,
         case
             when as_of.has_dispute_data
-                then coalesce(dispute_outcomes.recovered_amount, 0)
+                then case
+                    when dispute_outcomes.order_line_id is null then 0  -- no dispute
+                    else dispute_outcomes.recovered_amount
+                end
         end::decimal(18, 2) as recovered_amount,
         case
             when as_of.has_dispute_data
-                then coalesce(dispute_outcomes.return_cost, 0)
+                then case
+                    when dispute_outcomes.order_line_id is null then 0  -- no dispute
+                    else dispute_outcomes.return_cost
+                end
         end::decimal(18, 2) as return_cost,
+        case
+            when as_of.has_dispute_data
+                then coalesce(
+                    dispute_outcomes.recovered_amount > 0
+                    or dispute_outcomes.has_refund_of_unknown_amount,
+                    false
+                )
+        end as has_refund,
         order_lines.shipped_at is not null
         or order_lines.delivered_at is not null
         or order_lines.status in ('shipped', 'delivered') as is_shipped,
@@ -314,6 +331,7 @@ flagged as (
         outcomes.last_dispute_closed_at,
         outcomes.recovered_amount,
         outcomes.return_cost,
+        outcomes.has_refund,
         case
             when outcomes.has_defect_dispute or outcomes.has_delivery_failure_dispute
                 then coalesce(
@@ -350,7 +368,6 @@ costed as (
             end
         )::decimal(18, 2) as customer_refund_amount,
         linked_customer_refund_amount is null as is_customer_refund_estimated,
-        recovered_amount > 0 as has_refund,
     from flagged
 
 ),
