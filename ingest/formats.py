@@ -15,19 +15,20 @@ __all__ = ["FORMATS", "TEMPLATES", "Column", "Format"]
 
 DROPSCORE_ORDERS = Format(
     name="dropscore-orders",
+    own=True,
     summary="dropscore's own order-line CSV: one row per supplier order line (dropscore generate)",
     table="dropscore_order_lines",
     obtain="dropscore generate, or any tool's export mapped to it (dropscore template orders)",
     key=("supplier_order_id", "line_id"),
     newest_by=("ordered_at", "shipped_at", "delivered_at"),
     columns=(
-        Column("supplier_order_id", required=True, meaning="the AliExpress order id"),
-        Column("line_id", required=True, meaning="the line's id, unique within its order"),
+        Column("supplier_order_id", "id", required=True, meaning="the AliExpress order id"),
+        Column("line_id", "id", required=True, meaning="the line's id, unique within its order"),
         Column("ordered_at", "timestamp", required=True, meaning="when the order was placed"),
-        Column("supplier_id", required=True, meaning="the AliExpress store id"),
+        Column("supplier_id", "id", required=True, meaning="the AliExpress store id"),
         Column("supplier_name", required=True, meaning="the AliExpress store name"),
-        Column("product_id", required=True, meaning="the AliExpress product id"),
-        Column("sku_id", meaning="the variant"),
+        Column("product_id", "id", required=True, meaning="the AliExpress product id"),
+        Column("sku_id", "id", meaning="the variant"),
         Column("product_title", meaning="the product title"),
         Column("quantity", "count", required=True, meaning="units, an integer >= 1"),
         Column("unit_price", "money", required=True, meaning="price paid per unit"),
@@ -60,16 +61,19 @@ DROPSCORE_ORDERS = Format(
 
 DROPSCORE_DISPUTES = Format(
     name="dropscore-disputes",
+    own=True,
     summary="dropscore's own dispute CSV: one row per dispute (dropscore template disputes)",
     table="dropscore_disputes",
     obtain="filled in by hand: dropscore template disputes",
     key=("dispute_id",),
     newest_by=("opened_at", "closed_at"),
     columns=(
-        Column("dispute_id", required=True, meaning="unique id of the dispute"),
-        Column("supplier_order_id", required=True, meaning="the disputed AliExpress order"),
-        Column("line_id", meaning="the disputed line; empty with product_id empty = whole order"),
-        Column("product_id", meaning="the disputed product when the line is not known"),
+        Column("dispute_id", "id", required=True, meaning="unique id of the dispute"),
+        Column("supplier_order_id", "id", required=True, meaning="the disputed AliExpress order"),
+        Column(
+            "line_id", "id", meaning="the disputed line; empty with product_id empty = whole order"
+        ),
+        Column("product_id", "id", meaning="the disputed product when the line is not known"),
         Column("opened_at", "timestamp", required=True, meaning="when the dispute was opened"),
         Column("closed_at", "timestamp", meaning="when it ended"),
         Column("reason", required=True, meaning="the reason as picked on AliExpress"),

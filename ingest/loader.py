@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import hashlib
 import re
 import tempfile
@@ -289,7 +290,10 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
         for i, name in enumerate(header.columns)
     }
     if len(columns) != len(header.columns):
-        raise InputError(path, "the header names a column twice", line=header.skip + 1)
+        twice = next(name for name in header.columns if header.columns.count(name) > 1)
+        raise InputError(
+            path, f"the header names column '{header.label(twice)}' twice", line=header.skip + 1
+        )
     listed = ", ".join(f'"{name}"' for name in sorted(cells.present))
     key, key_parameters = _customer_key(fmt, set(header.columns), salt)
     try:
@@ -411,7 +415,11 @@ def _first_failure(con, column: str, failing: str, where: str):
 
 
 def _got(value) -> str:
-    return "an empty cell" if value is None or not str(value).strip() else repr(value)
+    if value is None or not str(value).strip():
+        return "an empty cell"
+    text = str(value)
+    # A damaged file can hold a cell of megabytes: the message stays one readable line.
+    return repr(text) if len(text) <= 200 else f"{text[:200]!r}... ({len(text):,} characters)"
 
 
 def _check_cells(con, path: Path, fmt: Format, cells: Cells, label, report) -> None:
@@ -517,7 +525,7 @@ def load_file(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "no such file")
+        raise InputError(path, "a folder, not a file" if path.is_dir() else "no such file")
     checksum = file_checksum(path)
     previous = con.execute(
         "select format from raw.loads where checksum = ? and outcome = 'loaded' limit 1", [checksum]
@@ -642,6 +650,19 @@ def _check_header(path: Path, fmt: Format, header: Header) -> None:
                 f"missing a column for format {fmt.name}: one of {', '.join(group)}",
                 line=header.skip + 1,
             )
+    if fmt.own:
+        # Other tools' exports carry columns dropscore does not read; in its own templates a
+        # name close to a column's is that column misspelt, whose cells would be left out.
+        absent = sorted({column.name for column in fmt.columns} - set(header.columns))
+        for name in header.columns:
+            close = difflib.get_close_matches(name, absent, n=1, cutoff=0.8)
+            if close and not fmt.has(name):
+                raise InputError(
+                    path,
+                    f"unknown column '{header.label(name)}' for format {fmt.name}: is it "
+                    f"{close[0]} misspelt? (a column dropscore does not know is left out)",
+                    line=header.skip + 1,
+                )
 
 
 def load_files(

@@ -17,6 +17,7 @@ from ingest.money import CURRENCY_CODES, price_amount_sql, price_currency_sql
 
 SQL_TYPES = {
     "text": "varchar",
+    "id": "varchar",
     "digits": "varchar",
     "choice": "varchar",
     "currency": "varchar",
@@ -110,6 +111,7 @@ class Format:
     # Checks across cells: (SQL true for a bad row, the column to name, what was expected).
     row_rules: Callable[[Cells], tuple[tuple[str, str, str], ...]] | None = None
     obtain: str = ""  # how a user gets the file, one line
+    own: bool = False  # dropscore's own template: it has no columns of other tools
     # JSON formats: what a file must look like, whether a first value does, and its records.
     expects: str = ""
     looks_like: Callable[[object], bool] | None = None
@@ -121,6 +123,9 @@ class Format:
 
     def column(self, name: str) -> Column:
         return next(column for column in self.columns if column.name == name)
+
+    def has(self, name: str) -> bool:
+        return any(column.name == name for column in self.columns)
 
     @property
     def tables(self) -> tuple[RawTable, ...]:
@@ -210,6 +215,10 @@ def _listed(values) -> str:
     return ", ".join("'" + value.replace("'", "''") + "'" for value in values)
 
 
+# What a spreadsheet makes of a long number it was not told is text: 5.37518E+12.
+_EXCEL_NUMBER = r"'[0-9]+([.,][0-9]+)?E\+[0-9]+'"
+
+
 def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
     """What the column's cells must hold: (SQL that is true for a bad cell `v`, the words).
 
@@ -244,6 +253,13 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
     elif kind == "currency":
         test = f"{value} in ({_listed(sorted(CURRENCY_CODES))})"
         words = "a 3-letter ISO 4217 code such as USD"
+    elif kind == "id":
+        # Tested for the exponent first: a regular expression on every id would cost more.
+        test = f"not (contains({value}, 'E+') and regexp_full_match({value}, {_EXCEL_NUMBER}))"
+        words = (
+            "an id as exported (a spreadsheet that shows 5.37518E+12 has rounded it: export "
+            "the file again)"
+        )
     elif kind == "digits":
         test = f"regexp_full_match({value}, '[0-9]+')"
         words = (

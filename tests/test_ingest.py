@@ -272,6 +272,26 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             "(columns amount, created_at, currency, kind, name, status); aliexpress-orders-csv "
             "(columns order_date, order_id, price, product_id, qty, status, store, title)",
         ),
+        (  # two orders Excel rounded to one
+            ORDERS.replace("\n100,2,", "\n5.37518E+12,2,"),
+            "orders.csv, line 3, column 'supplier_order_id': expected an id as exported (a "
+            "spreadsheet that shows 5.37518E+12 has rounded it: export the file again), "
+            "got '5.37518E+12'",
+        ),
+        (
+            ORDERS.replace(",shipped_at,", ",Shiped at,"),
+            "orders.csv, line 1: unknown column 'Shiped at' for format dropscore-orders: is it "
+            "shipped_at misspelt? (a column dropscore does not know is left out)",
+        ),
+        (
+            ORDERS.replace(",exported_at\n", ",status\n", 1),
+            "orders.csv, line 1: the header names column 'status' twice",
+        ),
+        (  # a damaged cell of any size is named in one short line
+            ORDERS.replace(",placed,", "," + "x" * 300 + ","),
+            "orders.csv, line 3, column 'status': expected one of placed, shipped, delivered, "
+            f"cancelled, got '{'x' * 200}'... (300 characters)",
+        ),
         ("", "orders.csv: the file is empty"),
     ],
 )
@@ -287,6 +307,12 @@ def test_a_bad_file_is_refused_whole_with_file_line_and_column(settings, tmp_pat
         ("loaded",),
         ("failed",),
     ]
+
+
+def test_a_folder_is_refused_as_a_folder(settings, tmp_path):
+    (tmp_path / "exports").mkdir()
+    with pytest.raises(InputError, match="exports: a folder, not a file$"):
+        ingest(settings, [tmp_path / "exports"])
 
 
 def test_binary_garbage_is_refused(settings, tmp_path):
