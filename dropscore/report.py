@@ -1125,9 +1125,10 @@ class Plain(str):
 
 
 # The characters that start Markdown syntax anywhere in a line: emphasis, code, links and images,
-# table cells, raw HTML, entities, strikethrough. Data never starts a line in the template, so
-# the line-start ones (#, -, +, 1.) cannot make a heading or a list and stay readable.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+# table cells, raw HTML, entities, strikethrough, maths ($, in GitHub and Obsidian). Data never
+# starts a line in the template, so the line-start ones (#, -, +, 1.) cannot make a heading or a
+# list and stay readable.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 
 
 def markdown_escape(value: object) -> str:

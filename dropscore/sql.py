@@ -12,6 +12,7 @@ Two layers keep a query from doing more than reading (SPEC §7):
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tempfile
@@ -218,7 +219,33 @@ def _single_read(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Stat
         _single_read(connection, _explained(statement.query))
     elif statement_type is not StatementType.SELECT:
         raise QueryRefused(_refusal(statement_type))
+    elif _inlines_ctes(connection, statement.query):
+        raise QueryRefused(
+            "refused: `not materialized` CTEs are not allowed (inlined into each other they can "
+            "take longer to plan than any time limit; without it DuckDB shares each CTE)"
+        )
     return statement
+
+
+def _inlines_ctes(connection: duckdb.DuckDBPyConnection, query: str) -> bool:
+    """Whether a CTE of the query asks to be inlined wherever it is used.
+
+    A query's time limit holds only once DuckDB runs it: binding and planning cannot be
+    interrupted, and CTEs that inline each other make a plan exponential in their number.
+    """
+    try:
+        ((tree,),) = connection.execute("select json_serialize_sql(?)", [query]).fetchall()
+    except duckdb.Error:  # not a statement the serializer takes (DESCRIBE, SHOW, ...)
+        return False
+    found, stack = False, [json.loads(tree)]
+    while stack and not found:
+        node = stack.pop()
+        if isinstance(node, dict):
+            found = node.get("materialized") == "CTE_MATERIALIZE_NEVER"
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 def _statement_type(statement: duckdb.Statement) -> StatementType | None:

@@ -550,6 +550,7 @@ def test_a_week_without_orders_says_so(hostile):
         ("[x](javascript:y)", "\\[x\\](javascript:y)"),
         ("a | b", "a \\| b"),
         ("&lt;", "\\&lt;"),
+        ("$x$ $$y$$ S3", "\\$x\\$ \\$\\$y\\$\\$ S3"),  # maths in GitHub's Markdown
         ("two\nlines", "two lines"),
         ("Shenzhen Co., Ltd. #1 - best!", "Shenzhen Co., Ltd. #1 - best!"),
     ],

@@ -379,6 +379,25 @@ def test_long_query_is_stopped_at_the_time_limit(warehouse: Path) -> None:
     assert time.perf_counter() - started < 5
 
 
+def test_ctes_that_inline_each_other_are_refused_before_they_are_planned(warehouse: Path) -> None:
+    # Each CTE joins the one before to itself: inlined, the plan doubles with each, and DuckDB
+    # cannot be interrupted while it plans (16 of them ran for minutes past a 2 s limit).
+    ctes = ["a0 as not materialized (select 1 as x)"] + [
+        f"a{i} as not materialized (select l.x from a{i - 1} l join a{i - 1} r using (x))"
+        for i in range(1, 17)
+    ]
+    started = time.perf_counter()
+
+    with pytest.raises(QueryRefused, match="^refused: `not materialized` CTEs are not allowed"):
+        run_query(warehouse, f"with {', '.join(ctes)} select count(*) from a16", timeout_seconds=2)
+
+    assert time.perf_counter() - started < 2
+    # Shared, as DuckDB does by default, the same CTEs are quick; a string saying so is data.
+    shared = ", ".join(ctes).replace(" not materialized", "")
+    query = f"with {shared} select count(*), 'CTE_MATERIALIZE_NEVER' from a16"
+    assert run_query(warehouse, query, timeout_seconds=10).rows == [(1, "CTE_MATERIALIZE_NEVER")]
+
+
 def test_missing_warehouse_says_to_run_first(tmp_path: Path) -> None:
     missing = tmp_path / "dropscore.duckdb"
 
