@@ -115,14 +115,21 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
+    return _scan(path)[0]
+
+
+def _scan(path: Path) -> tuple[str, int]:
+    """The file's SHA-256 and its number of lines, in one read."""
+    digest, lines, last = hashlib.sha256(), 0, b"\n"
     with open(path, "rb") as file:
         # Large reads: hashing runs without Python's lock, and each return to Python may wait
         # for the dbt import a run does meanwhile (3.2 GB: 2.7-2.8 s with 1 MiB reads, 2.3-2.4 s
         # with 16 MiB; 1.9-2.0 s either way alone).
         while chunk := file.read(16 << 20):
             digest.update(chunk)
-    return digest.hexdigest()
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return digest.hexdigest(), lines + (last != b"\n")
 
 
 @dataclass(frozen=True)
@@ -316,17 +323,27 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
         if cells.read_typed:
             raise _TextNeeded from None
-        raise _csv_error(path, str(error)) from None
+        raise _csv_error(path, header, str(error)) from None
     # The table holds the records in file order (DuckDB keeps insertion order) and, made outside
-    # a transaction, numbers its rows from 0: a record's row id gives its line. Reading with a
-    # row number would take twice as long. Derived cells (a window over the file) are worked
-    # out once, into a table; without them a view does.
+    # a transaction, numbers its rows from 0: when every record is one line, a record's row id
+    # gives its line. Reading with a row number would take twice as long. Else (a quoted cell
+    # holding a line break, a blank line) the lines are counted apart. Derived cells (a window
+    # over the file) are worked out once, into a table; without them a view does.
+    ((records,),) = con.execute("select count(*) from incoming_cells").fetchall()
+    if header.skip + 1 + records == loading.lines:
+        numbered = f"select rowid + {header.skip + 2} as __line, * from incoming_cells"
+    else:
+        con.execute(
+            "create or replace temp table incoming_lines as select unnest(?) as line",
+            [_record_lines(path, header)],
+        )
+        numbered = "select line as __line, * from incoming_lines positional join incoming_cells"
     derived = "".join(f", {sql} as {name}" for name, sql in fmt.derived)
     con.execute(
         f"""
         create or replace temp {"table" if derived else "view"} incoming_records as
         select *{derived}
-        from (select rowid + {header.skip + 2} as __line, * from incoming_cells)
+        from ({numbered})
         """
     )
 
@@ -370,8 +387,47 @@ def _read_json(loading: _Loading) -> None:
         raise InputError(path, "the file holds no records")
 
 
-def _csv_error(path: Path, message: str) -> InputError:
-    line = re.search(r"CSV Error on Line: (\d+)", message)
+def _record_lines(path: Path, header: Header) -> list[int]:
+    """The line each record after the header starts on, as an editor counts lines: a quoted
+    cell may hold line breaks, and blank lines hold no record."""
+    return [line for line, _ in _records(path, header)]
+
+
+def _malformed_line(path: Path, header: Header) -> int | None:
+    """The line of the first record with another number of cells than the header, or with a
+    quote never closed; None if there is none."""
+    for line, cells in _records(path, header):
+        if cells is None or len(cells) != len(header.columns):
+            return line
+    return None
+
+
+def _records(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None]]:
+    """(line it starts on, cells) for each record after the header; cells None for a record
+    whose quote is never closed, the last."""
+    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+        for _ in range(header.skip):
+            file.readline()
+        records = csv.reader(file)
+        next(records, None)  # the header
+        before = header.skip + records.line_num
+        try:
+            for cells in records:
+                if cells:
+                    yield before + 1, cells
+                before = header.skip + records.line_num
+        except csv.Error:
+            yield before + 1, None
+
+
+def _csv_error(path: Path, header: Header, message: str) -> InputError:
+    reported = re.search(r"CSV Error on Line: (\d+)", message)
+    line = int(reported[1]) if reported else None
+    if line and ("Expected Number of Columns" in message or "unterminated quote" in message):
+        # DuckDB counts records, not lines: after a quoted line break or a blank line its
+        # count falls behind the line an editor shows.
+        line = _malformed_line(path, header) or line
     counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
     if counts:
         what = f"expected {counts[1]} columns, found {counts[2]}"
@@ -381,7 +437,7 @@ def _csv_error(path: Path, message: str) -> InputError:
         what = "not a UTF-8 text file"
     else:
         what = "not a well-formed CSV file"
-    return InputError(path, what, line=int(line[1]) if line else None)
+    return InputError(path, what, line=line)
 
 
 def _reject(con, fmt: Format, load_id: int, label: Callable[[str], str]) -> int:
@@ -526,7 +582,7 @@ def load_file(
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "a folder, not a file" if path.is_dir() else "no such file")
-    checksum = file_checksum(path)
+    checksum, lines = _scan(path)
     previous = con.execute(
         "select format from raw.loads where checksum = ? and outcome = 'loaded' limit 1", [checksum]
     ).fetchall()
@@ -548,7 +604,7 @@ def load_file(
             return labels.get(name, name)
 
     report = progress if progress and path.stat().st_size >= LARGE_FILE_BYTES else None
-    loading = _Loading(con, path, fmt, label, checksum, report)
+    loading = _Loading(con, path, fmt, label, checksum, report, lines)
     try:
         if sniffed.shape == "csv":
             read, (load_id, rows, rejected) = _load_csv(loading, sniffed.header, salt, read_typed)
@@ -587,6 +643,7 @@ class _Loading:
     label: Callable[[str], str]
     checksum: str
     report: Progress | None
+    lines: int = 0  # in the file, as an editor counts them
 
 
 def _load_csv(loading: _Loading, header: Header, salt, read_typed) -> tuple[str, tuple]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -83,6 +84,47 @@ def test_every_row_knows_its_file_and_line(settings, tmp_path, comments, quantit
         ("orders.csv", "1", header_line + 1, "dropscore-orders", "loaded"),
         ("orders.csv", "2", header_line + 2, "dropscore-orders", "loaded"),
     ]
+
+
+TITLED_HEADER = ORDERS_HEADER.replace(",product_id,", ",product_id,product_title,")
+
+
+def titled(order: int, title: str, currency: str = "USD", quantity: str = "1") -> str:
+    return (
+        f"{order},1,2026-01-01T10:00:00Z,s1,Store One,p1,{title},{quantity},10.00,{currency},"
+        "placed,,,2026-02-01T00:00:00Z"
+    )
+
+
+# Line 1 the header; lines 2-4 one record (a title holding two line breaks); 5 a record; 6-7
+# blank; 8 a record; 9 the last.
+MULTILINE = "\n".join(
+    [TITLED_HEADER, titled(1, '"Lamp,\nwarm\nwhite"'), titled(2, "Cup"), "", "", titled(3, "Pot")]
+)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("quantity", ["1", "'1"], ids=["typed", "text"])
+def test_lines_are_counted_as_an_editor_counts_them(settings, tmp_path, newline, quantity):
+    def file(name: str, last: str) -> Path:
+        text = MULTILINE.replace(",1,10.00,", f",{quantity},10.00,") + "\n" + last + "\n"
+        return write(tmp_path / name, text.replace("\n", newline))
+
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [file("bad-cell.csv", titled(4, "Pan", currency="XYZ"))])
+    assert (refused.value.line, refused.value.column) == (9, "currency")
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [file("bad-row.csv", titled(4, "Pan") + ",one too many")])
+    assert (refused.value.line, refused.value.message) == (9, "expected 14 columns, found 15")
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [file("open-quote.csv", titled(4, '"Pan'))])
+    assert refused.value.line == 9
+
+    ingest(settings, [file("good.csv", titled(4, "Pan"))])
+    assert raw_rows(
+        settings,
+        "select supplier_order_id, source_line from raw.dropscore_order_lines order by 2",
+    ) == [("1", 2), ("2", 5), ("3", 8), ("4", 9)]
 
 
 def test_a_cell_the_typed_read_refuses_is_read_as_text_with_the_value_it_means(settings, tmp_path):
