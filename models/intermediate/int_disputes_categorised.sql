@@ -22,6 +22,16 @@ disputes as (
 
 ),
 
+line_products as (
+
+    -- the product of each line a dispute names: a dispute naming the line and one naming only
+    -- its product are about the same goods
+    select supplier_order_id, line_id, product_id
+    from {{ ref('int_order_lines_unioned') }}
+    where supplier_order_id in (select supplier_order_id from disputes where line_id is not null)
+
+),
+
 reasons as (
 
     select
@@ -44,7 +54,11 @@ categorised as (
         disputes.*,
         coalesce(reasons.category, 'other') as category,
         coalesce(categories.category_group, 'other') as category_group,
+        coalesce(disputes.product_id, line_products.product_id, disputes.line_id) as goods,
     from disputes
+    left join line_products
+        on disputes.supplier_order_id = line_products.supplier_order_id
+        and disputes.line_id = line_products.line_id
     left join reasons on disputes.reason_key = reasons.reason_key
     left join categories on coalesce(reasons.category, 'other') = categories.category
 
@@ -68,7 +82,8 @@ return_shipments as (
 
     -- The first free-label return of the same goods costs nothing; every later free-label
     -- return of the same goods, and every return at the dropshipper's own expense, is paid by
-    -- them (SPEC §5). "The same goods" is the line, else the product, else the whole order.
+    -- them (SPEC §5). "The same goods" is the product (of the line, when the dispute names
+    -- one), else the line, else the whole order.
     select
         *,
         cast(
@@ -77,7 +92,7 @@ return_shipments as (
                 when return_method = 'free_label' and row_number() over (
                     partition by
                         supplier_order_id,
-                        coalesce(line_id, product_id),
+                        goods,
                         return_method
                     order by opened_at, dispute_id
                 ) > 1 then return_shipping_cost_or_zero
@@ -92,7 +107,7 @@ return_shipments as (
 final as (
 
     select
-        * exclude (refund_amount_or_zero, return_shipping_cost_or_zero),
+        * exclude (goods, refund_amount_or_zero, return_shipping_cost_or_zero),
         category_group = 'defect' as is_defect,
         category_group = 'delivery_failure' as is_delivery_failure,
         resolution <> 'withdrawn' as is_counted,

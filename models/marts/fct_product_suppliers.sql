@@ -2,7 +2,8 @@
 -- comparable suppliers (enough mature shipped lines of it), the recommended supplier is the one
 -- with the lowest upper Wilson bound of the problem rate (the one we are surest is good).
 -- Switching away from a supplier is supported only when a two-proportion z-test says its
--- problem rate is higher than the recommended supplier's at the `confidence` level; only then
+-- problem rate differs from the recommended supplier's at the `confidence` level (two-sided:
+-- at 95 %, at least 97.5 % sure it is the higher, for a switch has costs of its own); only then
 -- is the expected saving per 100 orders shown. The test asks the question directly; requiring
 -- non-overlapping intervals would be far stricter than the stated confidence (Schenker &
 -- Gentleman 2001).
