@@ -172,9 +172,17 @@ EXPORTER_ROW_RULES = (
 
 def _exporter_row_rules(cells) -> tuple[tuple[str, str, str], ...]:
     row = _exporter_row(cells)
-    return tuple(
-        (failing.format(**row), column, expected)
-        for failing, column, expected in EXPORTER_ROW_RULES
+    symbol_names = price_currency(cells.text("price"))
+    return (
+        *(
+            (failing.format(**row), column, expected)
+            for failing, column, expected in EXPORTER_ROW_RULES
+        ),
+        (  # €120.95 with USD beside it: which one was paid is not known
+            f"{symbol_names} <> {cells.value('currency')}",
+            "price",
+            "a price in the currency the Currency column names",
+        ),
     )
 
 

@@ -503,6 +503,13 @@ BAD_FILES = [
     ),
     pytest.param(
         "aliexpress.csv",
+        EXPORTER.replace("US $3.20", "€3.20"),
+        ", line 2, column 'Price': expected a price in the currency the Currency column names, "
+        "got '€3.20'",
+        id="price and currency disagree",
+    ),
+    pytest.param(
+        "aliexpress.csv",
         EXPORTER.replace("8200000000000002", "8.2E+15"),
         f", line 3, column 'Order ID': expected {DIGITS}, got '8.2E+15'",
         id="spreadsheet-rounded id",
