@@ -114,6 +114,20 @@ def test_mature_and_provisional_lines_add_up_to_all_lines(built_settings):
     ) == [(0,)]
 
 
+def test_ages_are_the_same_in_every_readers_time_zone(built_settings):
+    # An analyst's DuckDB session runs in their own zone; calendar days would shift by one.
+    ages = []
+    with duckdb.connect(str(built_settings.warehouse_path), read_only=True) as con:
+        for zone in ("UTC", "Pacific/Kiritimati", "America/Los_Angeles"):
+            con.execute(f"set TimeZone = '{zone}'")
+            ages.append(
+                con.execute(
+                    "select list(age_days order by order_line_id) from marts.fct_order_lines"
+                ).fetchall()[0][0]
+            )
+    assert ages[0] and ages[0] == ages[1] == ages[2]
+
+
 def test_money_shared_out_over_lines_adds_up_to_the_disputes_money(built_settings):
     [(lines_recovered, disputes_recovered, lines_loss, disputes_loss)] = query(
         built_settings,
