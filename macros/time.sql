@@ -11,3 +11,9 @@
 {% macro days_between(start_at, end_at) -%}
     ({{ epoch_second(end_at) }} - {{ epoch_second(start_at) }}) / 86400.0
 {%- endmacro %}
+
+{#- The first moment after the day `days` days after the moment's own day, days in UTC: when a
+    promise of that many days has run out. From epoch seconds, as above (moments are from 1970). -#}
+{% macro end_of_day_after(at, days) -%}
+    to_timestamp(({{ epoch_second(at) }} // 86400 + {{ days }} + 1) * 86400)
+{%- endmacro %}

@@ -286,22 +286,23 @@ flagged as (
         outcomes.is_cancelled
         and coalesce(outcomes.cancelled_by, 'seller') <> 'buyer'
         and not outcomes.is_shipped as is_seller_cancelled,
-        outcomes.ordered_at
-        + to_days(coalesce(outcomes.promised_ship_days, {{ var('handling_days') }}))
+        -- A promise of n days is kept through the whole of the n-th day after the order's
+        -- (days in UTC): delivered on the promised date is on time, whatever the hour.
+        {{ end_of_day_after('outcomes.ordered_at',
+            "coalesce(outcomes.promised_ship_days, " ~ var('handling_days') ~ ")") }}
             as promised_ship_by_at,
-        outcomes.ordered_at + to_days(outcomes.promised_delivery_days)
+        {{ end_of_day_after('outcomes.ordered_at', 'outcomes.promised_delivery_days') }}
             as promised_delivery_by_at,
         case
             when outcomes.shipped_at is not null
-                then outcomes.shipped_at > outcomes.ordered_at + to_days(
-                    coalesce(outcomes.promised_ship_days, {{ var('handling_days') }})
-                )
+                then outcomes.shipped_at >= {{ end_of_day_after('outcomes.ordered_at',
+                    "coalesce(outcomes.promised_ship_days, " ~ var('handling_days') ~ ")") }}
         end as is_late_shipment,
         case
             when outcomes.delivered_at is not null
                 and outcomes.promised_delivery_days is not null
                 then outcomes.delivered_at
-                > outcomes.ordered_at + to_days(outcomes.promised_delivery_days)
+                >= {{ end_of_day_after('outcomes.ordered_at', 'outcomes.promised_delivery_days') }}
         end as is_late_delivery,
         -- Mature from: once buyer protection has run out (maturity_days after the order), or
         -- once finished (delivered on a known date, or cancelled) with no dispute open and
