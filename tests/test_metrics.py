@@ -78,7 +78,7 @@ def test_scorecard_numerators_and_denominators_reconcile_with_order_lines(built_
                     as not_received_lines,
                 count(*) filter (where is_mature and has_dispute) as disputed_lines,
                 count(*) filter (where is_mature and is_seller_cancelled) as seller_cancelled_lines,
-                sum(line_amount) as spend_amount,
+                sum(line_amount) filter (where not is_cancelled) as spend_amount,
                 sum(loss_amount) as loss_amount,
             from marts.fct_order_lines
             where is_in_analysis_window
