@@ -23,12 +23,12 @@ DROPSCORE_ORDERS = Format(
     newest_by=("ordered_at", "shipped_at", "delivered_at"),
     columns=(
         Column("supplier_order_id", "id", required=True, meaning="the AliExpress order id"),
-        Column("line_id", "id", required=True, meaning="the line's id, unique within its order"),
+        Column("line_id", required=True, meaning="the line's id, unique within its order"),
         Column("ordered_at", "timestamp", required=True, meaning="when the order was placed"),
-        Column("supplier_id", "id", required=True, meaning="the AliExpress store id"),
+        Column("supplier_id", required=True, meaning="the AliExpress store id"),
         Column("supplier_name", required=True, meaning="the AliExpress store name"),
         Column("product_id", "id", required=True, meaning="the AliExpress product id"),
-        Column("sku_id", "id", meaning="the variant"),
+        Column("sku_id", meaning="the variant"),
         Column("product_title", meaning="the product title"),
         Column("quantity", "count", required=True, meaning="units, an integer >= 1"),
         Column("unit_price", "money", required=True, meaning="price paid per unit"),
@@ -70,9 +70,7 @@ DROPSCORE_DISPUTES = Format(
     columns=(
         Column("dispute_id", "id", required=True, meaning="unique id of the dispute"),
         Column("supplier_order_id", "id", required=True, meaning="the disputed AliExpress order"),
-        Column(
-            "line_id", "id", meaning="the disputed line; empty with product_id empty = whole order"
-        ),
+        Column("line_id", meaning="the disputed line; empty with product_id empty = whole order"),
         Column("product_id", "id", meaning="the disputed product when the line is not known"),
         Column("opened_at", "timestamp", required=True, meaning="when the dispute was opened"),
         Column("closed_at", "timestamp", meaning="when it ended"),

@@ -254,8 +254,12 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
         test = f"{value} in ({_listed(sorted(CURRENCY_CODES))})"
         words = "a 3-letter ISO 4217 code such as USD"
     elif kind == "id":
-        # Tested for the exponent first: a regular expression on every id would cost more.
-        test = f"not (contains({value}, 'E+') and regexp_full_match({value}, {_EXCEL_NUMBER}))"
+        # The regular expression only where an exponent is (`case` runs a branch for its rows
+        # only; `and` ran both): on every id of 10M lines that cost 9 s of loading them.
+        test = (
+            f"not case when contains({value}, 'E+') "
+            f"then regexp_full_match({value}, {_EXCEL_NUMBER}) else false end"
+        )
         words = (
             "an id as exported (a spreadsheet that shows 5.37518E+12 has rounded it: export "
             "the file again)"
