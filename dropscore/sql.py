@@ -12,7 +12,6 @@ Two layers keep a query from doing more than reading (SPEC §7):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -219,33 +218,33 @@ def _single_read(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Stat
         _single_read(connection, _explained(statement.query))
     elif statement_type is not StatementType.SELECT:
         raise QueryRefused(_refusal(statement_type))
-    elif _inlines_ctes(connection, statement.query):
+    elif _plans_unbounded(connection, statement.query):
         raise QueryRefused(
-            "refused: `not materialized` CTEs are not allowed (inlined into each other they can "
-            "take longer to plan than any time limit; without it DuckDB shares each CTE)"
+            "refused: `not materialized` CTEs and query() are not allowed (they can take longer "
+            "to plan than any time limit; without the hint DuckDB shares each CTE)"
         )
     return statement
 
 
-def _inlines_ctes(connection: duckdb.DuckDBPyConnection, query: str) -> bool:
-    """Whether a CTE of the query asks to be inlined wherever it is used.
+# In a query's parse tree as DuckDB serializes it (a string the user wrote is escaped there):
+# CTEs inlined into each other, or SQL run from a string, which this check cannot see into.
+_UNBOUNDED_PLANS = re.compile(
+    r'"materialized":"CTE_MATERIALIZE_NEVER"|"function_name":"query(_table)?"'
+)
+# The same in the query's text, for a statement DuckDB cannot serialize.
+_UNBOUNDED_TEXT = re.compile(r"\bnot\s+materialized\b|\bquery(_table)?\s*\(", re.IGNORECASE)
+
+
+def _plans_unbounded(connection: duckdb.DuckDBPyConnection, query: str) -> bool:
+    """Whether the query could take longer to plan than any time limit.
 
     A query's time limit holds only once DuckDB runs it: binding and planning cannot be
     interrupted, and CTEs that inline each other make a plan exponential in their number.
     """
-    try:
-        ((tree,),) = connection.execute("select json_serialize_sql(?)", [query]).fetchall()
-    except duckdb.Error:  # not a statement the serializer takes (DESCRIBE, SHOW, ...)
-        return False
-    found, stack = False, [json.loads(tree)]
-    while stack and not found:
-        node = stack.pop()
-        if isinstance(node, dict):
-            found = node.get("materialized") == "CTE_MATERIALIZE_NEVER"
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return found
+    ((tree,),) = connection.execute("select json_serialize_sql(?)", [query]).fetchall()
+    if tree.startswith('{"error":true'):
+        return _UNBOUNDED_TEXT.search(query) is not None
+    return _UNBOUNDED_PLANS.search(tree) is not None
 
 
 def _statement_type(statement: duckdb.Statement) -> StatementType | None:

@@ -388,14 +388,18 @@ def test_ctes_that_inline_each_other_are_refused_before_they_are_planned(warehou
     ]
     started = time.perf_counter()
 
-    with pytest.raises(QueryRefused, match="^refused: `not materialized` CTEs are not allowed"):
-        run_query(warehouse, f"with {', '.join(ctes)} select count(*) from a16", timeout_seconds=2)
+    inlined = f"with {', '.join(ctes)} select count(*) from a16"
+    for query in (inlined, f"select * from query('{inlined}')", f"describe {inlined}"):
+        with pytest.raises(QueryRefused, match="^refused: `not materialized` CTEs and query()"):
+            run_query(warehouse, query, timeout_seconds=2)
 
     assert time.perf_counter() - started < 2
     # Shared, as DuckDB does by default, the same CTEs are quick; a string saying so is data.
     shared = ", ".join(ctes).replace(" not materialized", "")
     query = f"with {shared} select count(*), 'CTE_MATERIALIZE_NEVER' from a16"
     assert run_query(warehouse, query, timeout_seconds=10).rows == [(1, "CTE_MATERIALIZE_NEVER")]
+    # Nested 400 deep, a query is still one line's answer, not a traceback.
+    assert run_query(warehouse, "select " + "(1 + " * 400 + "1" + ")" * 400).rows == [(401,)]
 
 
 def test_missing_warehouse_says_to_run_first(tmp_path: Path) -> None:
