@@ -70,10 +70,12 @@ known_amounts as (
     -- (NULL), never 0.
     select
         *,
-        case when original_refund_amount is null then 0 else refund_amount end
+        case when coalesce(original_refund_amount, 0) = 0 then 0 else refund_amount end
             as refund_amount_or_zero,
-        case when original_return_shipping_cost is null then 0 else return_shipping_cost end
-            as return_shipping_cost_or_zero,
+        case
+            when coalesce(original_return_shipping_cost, 0) = 0 then 0
+            else return_shipping_cost
+        end as return_shipping_cost_or_zero,
     from categorised
 
 ),

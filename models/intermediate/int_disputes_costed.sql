@@ -71,10 +71,16 @@ covered_lines as (
         max(order_lines.ordered_at) as last_ordered_at,
         max(order_lines.matures_at) as matures_at,
         -- A line's loss belongs to its first dispute not withdrawn, so that losses add up
-        -- over disputes without counting a line twice.
-        sum(order_lines.loss_amount) filter (
-            where order_lines.first_dispute_id = line_disputes.dispute_id
-        )::decimal(18, 2) as loss_amount,
+        -- over disputes without counting a line twice; not known when one line's is not (an
+        -- amount in a currency without an exchange rate).
+        case
+            when not coalesce(bool_or(order_lines.loss_amount is null) filter (
+                where order_lines.first_dispute_id = line_disputes.dispute_id
+            ), false)
+                then coalesce(sum(order_lines.loss_amount) filter (
+                    where order_lines.first_dispute_id = line_disputes.dispute_id
+                ), 0)
+        end::decimal(18, 2) as loss_amount,
     from line_disputes
     inner join order_lines on line_disputes.order_line_id = order_lines.order_line_id
     group by line_disputes.dispute_id
@@ -118,7 +124,10 @@ final as (
         disputes.return_method,
         disputes.return_shipping_cost::decimal(18, 2) as return_shipping_cost,
         disputes.return_cost,
-        coalesce(covered_lines.loss_amount, 0)::decimal(18, 2) as loss_amount,
+        case
+            when covered_lines.dispute_id is null then 0  -- no line loaded
+            else covered_lines.loss_amount
+        end::decimal(18, 2) as loss_amount,
         {{ built_through_load_id() }} as built_through_load_id,
     from disputes
     left join covered_lines on disputes.dispute_id = covered_lines.dispute_id

@@ -32,8 +32,9 @@ product_suppliers as (
             where is_mature and is_shipped
             and (has_defect_dispute or has_delivery_failure_dispute)
         ) as problem_lines,
-        sum(line_amount) filter (where not is_cancelled)::decimal(18, 2) as spend_amount,
-        avg(line_amount)::decimal(18, 2) as average_line_amount,
+        coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
+            as spend_amount,
+        avg(line_amount) filter (where not is_cancelled)::decimal(18, 2) as average_line_amount,
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         sum(loss_amount) filter (where is_mature)::decimal(18, 2) as mature_loss_amount,
         any_value(currency) as currency,

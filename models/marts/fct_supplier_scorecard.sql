@@ -69,7 +69,9 @@ line_counts as (
         coalesce(
             sum(line_amount) filter (where is_mature and not is_cancelled), 0
         )::decimal(18, 2) as mature_line_amount,
-        sum(recovered_amount) filter (where is_mature)::decimal(18, 2) as refund_amount,
+        -- over the lines the refund value rate's denominator counts
+        sum(recovered_amount) filter (where is_mature and not is_cancelled)::decimal(18, 2)
+            as refund_amount,
         sum(customer_refund_amount) filter (where is_mature)::decimal(18, 2)
             as mature_customer_refund_amount,
         sum(recovered_amount) filter (where is_mature)::decimal(18, 2)

@@ -32,7 +32,8 @@ weekly as (
         count(*) filter (where is_shipped and has_delivery_failure_dispute)
             as week_not_received_lines,
         bool_or(has_dispute is not null) as has_dispute_data,
-        sum(line_amount) filter (where not is_cancelled)::decimal(18, 2) as week_spend_amount,
+        coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
+            as week_spend_amount,
         sum(loss_amount)::decimal(18, 2) as week_loss_amount,
     from order_lines
     where is_in_analysis_window
