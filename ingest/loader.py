@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import difflib
 import hashlib
 import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from ingest.errors import InputError
@@ -120,17 +120,19 @@ def file_checksum(path: Path) -> str:
 
 
 def _scan(path: Path) -> tuple[str, int]:
-    """The file's SHA-256 and its number of lines, in one read."""
-    digest, lines, last = hashlib.sha256(), 0, b"\n"
+    """The file's SHA-256 and its number of lines up to the last that holds anything, in one
+    read."""
+    digest, breaks, tail = hashlib.sha256(), 0, b""
     with open(path, "rb") as file:
         # Large reads: hashing runs without Python's lock, and each return to Python may wait
         # for the dbt import a run does meanwhile (3.2 GB: 2.7-2.8 s with 1 MiB reads, 2.3-2.4 s
         # with 16 MiB; 1.9-2.0 s either way alone).
         while chunk := file.read(16 << 20):
             digest.update(chunk)
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return digest.hexdigest(), lines + (last != b"\n")
+            breaks += chunk.count(b"\n")
+            tail = (tail + chunk)[-4096:]
+    ending = tail[len(tail.rstrip(b"\r\n")) :].count(b"\n")  # blank lines hold no record
+    return digest.hexdigest(), breaks - ending + (tail.rstrip(b"\r\n") != b"")
 
 
 @dataclass(frozen=True)
@@ -292,13 +294,13 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     record's line and the format's derived cells."""
     con, path, fmt = loading.con, loading.path, loading.fmt
     columns = {
-        name or f"column_{i}": (
+        name or f"__unnamed_{i}": (
             READ_SQL_TYPES[fmt.column(name).kind] if name in cells.read_typed else "varchar"
         )
         for i, name in enumerate(header.columns)
     }
     if len(columns) != len(header.columns):
-        twice = next(name for name in header.columns if header.columns.count(name) > 1)
+        twice = next(name for name in header.columns if name and header.columns.count(name) > 1)
         raise InputError(
             path, f"the header names column '{header.label(twice)}' twice", line=header.skip + 1
         )
@@ -334,10 +336,13 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     if header.skip + 1 + records == loading.lines:
         numbered = f"select rowid + {header.skip + 2} as __line, * from incoming_cells"
     else:
-        con.execute(
-            "create or replace temp table incoming_lines as select unnest(?) as line",
-            [_record_lines(path, header)],
-        )
+        if "starts" not in loading.record_lines:  # kept for the text read after a typed one
+            loading.record_lines["starts"] = pa.table({"line": _record_lines(path, header)})
+        con.register("incoming_line_starts", loading.record_lines["starts"])
+        try:
+            con.execute("create or replace temp table incoming_lines as from incoming_line_starts")
+        finally:
+            con.unregister("incoming_line_starts")
         numbered = "select line as __line, * from incoming_lines positional join incoming_cells"
     derived = "".join(f", {sql} as {name}" for name, sql in fmt.derived)
     con.execute(
@@ -388,10 +393,10 @@ def _read_json(loading: _Loading) -> None:
         raise InputError(path, "the file holds no records")
 
 
-def _record_lines(path: Path, header: Header) -> list[int]:
+def _record_lines(path: Path, header: Header) -> pa.Array:
     """The line each record after the header starts on, as an editor counts lines: a quoted
     cell may hold line breaks, and blank lines hold no record."""
-    return [line for line, _ in _records(path, header)]
+    return pa.array(np.fromiter((line for line, _ in _records(path, header)), np.int64))
 
 
 def _malformed_line(path: Path, header: Header) -> int | None:
@@ -649,7 +654,9 @@ class _Loading:
     label: Callable[[str], str]
     checksum: str
     report: Progress | None
-    lines: int = 0  # in the file, as an editor counts them
+    lines: int = 0  # in the file up to the last that holds anything, as an editor counts them
+    # the line each record starts on, when they are not one a line (worked out once a load)
+    record_lines: dict[str, object] = field(default_factory=dict)
 
 
 def _load_csv(loading: _Loading, header: Header, salt, read_typed) -> tuple[str, tuple]:
@@ -715,17 +722,42 @@ def _check_header(path: Path, fmt: Format, header: Header) -> None:
             )
     if fmt.own:
         # Other tools' exports carry columns dropscore does not read; in its own templates a
-        # name close to a column's is that column misspelt, whose cells would be left out.
+        # name one typo away from a column's is that column misspelt, whose cells would be left
+        # out. A name of its own (cancelled_at beside cancelled_by) is left alone.
         absent = sorted({column.name for column in fmt.columns} - set(header.columns))
         for name in header.columns:
-            close = difflib.get_close_matches(name, absent, n=1, cutoff=0.8)
-            if close and not fmt.has(name):
+            meant = next((known for known in absent if _one_typo_apart(name, known)), None)
+            if meant and not fmt.has(name):
                 raise InputError(
                     path,
                     f"unknown column '{header.label(name)}' for format {fmt.name}: is it "
-                    f"{close[0]} misspelt? (a column dropscore does not know is left out)",
+                    f"{meant} misspelt? (a column dropscore does not know is left out)",
                     line=header.skip + 1,
                 )
+
+
+def _one_typo_apart(name: str, known: str) -> bool:
+    """Whether `name` is `known` with one word of it mistyped: a letter left out, added,
+    changed, or two swapped (shiped_at, shipping_fees); the other words as they are."""
+    words, known_words = name.split("_"), known.split("_")
+    if len(words) != len(known_words):
+        return False
+    different = [(a, b) for a, b in zip(words, known_words, strict=True) if a != b]
+    if len(different) != 1:
+        return False
+    a, b = different[0]
+    if abs(len(a) - len(b)) > 1 or min(len(a), len(b)) < 3:
+        return False
+    if len(a) == len(b):
+        changed = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(changed) == 1 or (
+            len(changed) == 2
+            and changed[1] == changed[0] + 1
+            and a[changed[0]] == b[changed[1]]
+            and a[changed[1]] == b[changed[0]]
+        )
+    shorter, longer = sorted((a, b), key=len)
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(len(longer)))
 
 
 def load_files(

@@ -30,14 +30,10 @@ SQL_TYPES = {
 }
 
 
-# How a cell is read before its rules are checked: whole numbers as decimals, so that `1.5`
-# is refused rather than rounded to 2 (DuckDB casts text to an integer by rounding it).
-READ_SQL_TYPES = {
-    **SQL_TYPES,
-    "count": "decimal(18, 3)",
-    "units": "decimal(18, 3)",
-    "days": "decimal(18, 3)",
-}
+# How a cell is read before its rules are checked: whole numbers as doubles, so that `1.5`
+# (or `1.9996`) is refused rather than rounded to 2 (DuckDB casts text to an integer, or to a
+# decimal of fewer places, by rounding it).
+READ_SQL_TYPES = {**SQL_TYPES, "count": "double", "units": "double", "days": "double"}
 
 # Kinds whose cells DuckDB's CSV reader can read as typed values: for every cell it accepts it
 # gives what `typed` gives for the cell's text (tests/test_ingest.py and test_fuzz_ingest.py

@@ -120,11 +120,19 @@ def test_lines_are_counted_as_an_editor_counts_them(settings, tmp_path, newline,
         ingest(settings, [file("open-quote.csv", titled(4, '"Pan'))])
     assert refused.value.line == 9
 
-    ingest(settings, [file("good.csv", titled(4, "Pan"))])
+    ingest(settings, [file("good.csv", titled(4, "Pan") + "\n\n")])
     assert raw_rows(
         settings,
         "select supplier_order_id, source_line from raw.dropscore_order_lines order by 2",
     ) == [("1", 2), ("2", 5), ("3", 8), ("4", 9)]
+
+
+def test_blank_lines_at_the_end_change_no_line(settings, tmp_path):
+    orders = write(tmp_path / "orders.csv", ORDERS + "\n\n\n")
+    ingest(settings, [orders])
+    assert raw_rows(
+        settings, "select line_id, source_line from raw.dropscore_order_lines order by 2"
+    ) == [("1", 2), ("2", 3)]
 
 
 def test_a_cell_the_typed_read_refuses_is_read_as_text_with_the_value_it_means(settings, tmp_path):
@@ -263,6 +271,11 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, "
             "got '1.5'",
         ),
+        (  # ... and this one too, read as a decimal of three places
+            ORDERS.replace(",2,5.00,", ",1.9996,5.00,"),
+            "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, "
+            "got '1.9996'",
+        ),
         (  # ... and read it as 16
             ORDERS.replace(",2,5.00,", ",0x10,5.00,"),
             "orders.csv, line 3, column 'quantity': expected a whole number of at least 1, "
@@ -348,6 +361,29 @@ def test_a_bad_file_is_refused_whole_with_file_line_and_column(settings, tmp_pat
     assert raw_rows(settings, "select outcome from raw.loads order by load_id") == [
         ("loaded",),
         ("failed",),
+    ]
+
+
+@pytest.mark.parametrize("extra", ["cancelled_at", "imported_at", "ship_to_city", "product_type"])
+def test_a_column_of_its_own_is_not_taken_for_a_misspelt_one(settings, tmp_path, extra):
+    # Close to cancelled_by, exported_at, ship_to_country, product_title, but no typo of them.
+    orders = write(
+        tmp_path / "orders.csv",
+        ORDERS.replace(",exported_at\n", f",exported_at,{extra}\n").replace("Z\n", "Z,x\n"),
+    )
+    assert [(result.outcome, result.rows) for result in ingest(settings, [orders])] == [
+        ("loaded", 2)
+    ]
+
+
+def test_unnamed_columns_are_left_out_whatever_the_others_are_called(settings, tmp_path):
+    # A spreadsheet's empty columns, beside one it named after its position.
+    orders = write(
+        tmp_path / "orders.csv",
+        ORDERS.replace(",exported_at\n", ",exported_at,,,Column 13\n").replace("Z\n", "Z,,,x\n"),
+    )
+    assert [(result.outcome, result.rows) for result in ingest(settings, [orders])] == [
+        ("loaded", 2)
     ]
 
 
