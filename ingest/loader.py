@@ -130,7 +130,7 @@ def _scan(path: Path) -> tuple[str, int]:
         while chunk := file.read(16 << 20):
             digest.update(chunk)
             breaks += chunk.count(b"\n")
-            tail = (tail + chunk)[-4096:]
+            tail = (tail + chunk[-4096:])[-4096:]
     ending = tail[len(tail.rstrip(b"\r\n")) :].count(b"\n")  # blank lines hold no record
     return digest.hexdigest(), breaks - ending + (tail.rstrip(b"\r\n") != b"")
 
