@@ -725,9 +725,9 @@ def _check_header(path: Path, fmt: Format, header: Header) -> None:
         # name one typo away from a column's is that column misspelt, whose cells would be left
         # out. A name of its own (cancelled_at beside cancelled_by) is left alone.
         absent = sorted({column.name for column in fmt.columns} - set(header.columns))
-        for name in header.columns:
+        for name in (name for name in header.columns if not fmt.has(name)):
             meant = next((known for known in absent if _one_typo_apart(name, known)), None)
-            if meant and not fmt.has(name):
+            if meant:
                 raise InputError(
                     path,
                     f"unknown column '{header.label(name)}' for format {fmt.name}: is it "
