@@ -23,6 +23,7 @@ class InputError(Exception):
         self.message = message
         self.line = line
         self.column = column
+        self.format: str | None = None  # the format the file was read as, once known
         super().__init__(str(self))
 
     def __str__(self) -> str:

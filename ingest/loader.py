@@ -601,32 +601,46 @@ def load_file(
         return LoadResult(path, previous[0][0], "unchanged", 0, None)
     sniffed = sniff(path)
     fmt = fmt or detect_format(path, sniffed)
-    if fmt.shape != sniffed.shape:
-        raise InputError(
-            path, f"format {fmt.name} is {fmt.shape.upper()}, this file is {sniffed.shape.upper()}"
-        )
-    if sniffed.shape == "csv":
-        _check_header(path, fmt, sniffed.header)
-        label = sniffed.header.label
-    else:
-        labels = {column.name: column.label or column.name for column in fmt.columns}
-
-        def label(name: str) -> str:
-            return labels.get(name, name)
-
-    report = progress if progress and path.stat().st_size >= LARGE_FILE_BYTES else None
-    loading = _Loading(con, path, fmt, label, checksum, report, lines)
-    try:
+    with _reading_as(fmt):
+        if fmt.shape != sniffed.shape:
+            raise InputError(
+                path,
+                f"format {fmt.name} is {fmt.shape.upper()}, this file is {sniffed.shape.upper()}",
+            )
         if sniffed.shape == "csv":
-            read, (load_id, rows, rejected) = _load_csv(loading, sniffed.header, salt, read_typed)
+            _check_header(path, fmt, sniffed.header)
+            label = sniffed.header.label
         else:
-            read = "text"
-            _read_json(loading)
-            cells = Cells(fmt, {column.name for column in fmt.columns})
-            load_id, rows, rejected = _append(loading, cells)
-    finally:
-        _drop_incoming(con)
+            labels = {column.name: column.label or column.name for column in fmt.columns}
+
+            def label(name: str) -> str:
+                return labels.get(name, name)
+
+        report = progress if progress and path.stat().st_size >= LARGE_FILE_BYTES else None
+        loading = _Loading(con, path, fmt, label, checksum, report, lines)
+        try:
+            if sniffed.shape == "csv":
+                read, (load_id, rows, rejected) = _load_csv(
+                    loading, sniffed.header, salt, read_typed
+                )
+            else:
+                read = "text"
+                _read_json(loading)
+                cells = Cells(fmt, {column.name for column in fmt.columns})
+                load_id, rows, rejected = _append(loading, cells)
+        finally:
+            _drop_incoming(con)
     return LoadResult(path, fmt.name, "loaded", rows, load_id, rejected, read)
+
+
+@contextmanager
+def _reading_as(fmt: Format) -> Iterator[None]:
+    """A file refused once its format is known names it, for its row in raw.loads."""
+    try:
+        yield
+    except InputError as error:
+        error.format = fmt.name
+        raise
 
 
 def _drop_incoming(con) -> None:
@@ -798,5 +812,5 @@ def _record_failure(con, path: Path, fmt: Format | None, error: InputError) -> N
         insert into raw.loads
         select coalesce(max(load_id), 0) + 1, ?, ?, ?, ?, 'failed', 0, 0, ?, now() from raw.loads
         """,
-        [path.name, str(path.resolve()), checksum, fmt.name if fmt else None, str(error)],
+        [path.name, str(path.resolve()), checksum, fmt.name if fmt else error.format, str(error)],
     )

@@ -387,6 +387,15 @@ def test_unnamed_columns_are_left_out_whatever_the_others_are_called(settings, t
     ]
 
 
+def test_a_refused_file_is_recorded_with_the_format_it_was_read_as(settings, tmp_path):
+    bad = write(tmp_path / "orders.csv", ORDERS.replace("10.00,USD", "ten,USD"))
+    with pytest.raises(InputError):
+        ingest(settings, [bad])
+    assert raw_rows(settings, "select outcome, format from raw.loads") == [
+        ("failed", "dropscore-orders")
+    ]
+
+
 def test_a_folder_is_refused_as_a_folder(settings, tmp_path):
     (tmp_path / "exports").mkdir()
     with pytest.raises(InputError, match="exports: a folder, not a file$"):
