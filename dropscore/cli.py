@@ -306,8 +306,8 @@ def demo(orders: int, seed: int, serve_dashboard: bool, port: int, settings: Set
 def write_weekly_report(settings: Settings, rendering: Future) -> None:
     """After a run: the report of the last complete week, or one line saying why there is none.
 
-    It was rendered from the build file while that was being published (`rendering`), so the
-    report and the published warehouse hold the same figures.
+    It was rendered from the published warehouse while the next build file was being made
+    (`rendering`).
     """
     from dropscore.report import ReportError, save_report
     from dropscore.sql import SqlError

@@ -40,6 +40,11 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
+    def digests_path(self) -> Path:
+        """The published warehouse's chunk digests, noted for the next publish."""
+        return self.home / ".warehouse.digests"
+
+    @property
     def dbt_target_path(self) -> Path:
         return self.home / "dbt-target"
 

@@ -81,9 +81,9 @@ def run(
 ) -> BuildResult:
     """Ingest, build and publish under one lock: the weekly job.
 
-    `alongside_publish` is called with the finished build file while it is copied for
-    publishing (the copy is the disk's work, so it costs the run no time): it reads exactly what
-    is being published. Its result, or what it raised, is in `BuildResult.alongside`.
+    `alongside_publish` is called with the published warehouse as soon as it is in place, while
+    the next build file is made (`publish`): it reads exactly what was published, in time the
+    run spends on the disk. Its result, or what it raised, is in `BuildResult.alongside`.
     """
     with _writable_home(settings), run_lock(settings):
         # dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which
@@ -193,16 +193,9 @@ def _build(
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
-    alongside = None
-    if alongside_publish is not None:
-        alongside = meanwhile("alongside-publish", alongside_publish, settings.build_path)
-    try:
-        warehouse = publish(settings)
-        elapsed = (datetime.now(UTC) - started).total_seconds()
-    finally:
-        if alongside is not None:  # it reads the build file: done before the run lock is let go
-            wait([alongside])
-    return BuildResult(nodes, elapsed, warehouse, alongside)
+    alongside = publish(settings, alongside_publish)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    return BuildResult(nodes, elapsed, settings.warehouse_path, alongside)
 
 
 def _models_fingerprint(dbt_vars: dict[str, object]) -> str:

@@ -1,8 +1,9 @@
 """The build file, the run lock and the atomic publish of a finished warehouse.
 
 A DuckDB file has one writer or many readers, never both. So runs write to ``build.duckdb``
-and, once dbt has built every model, the file is copied and renamed over ``warehouse.duckdb``:
-readers always open a complete warehouse and never block a run.
+and, once dbt has built every model, the file is renamed over ``warehouse.duckdb``: readers
+always open a complete warehouse and never block a run. The replaced warehouse, brought up to
+date, becomes the next ``build.duckdb``.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import fcntl
 import mmap
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+import struct
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import xxhash
 
 from dropscore.background import meanwhile
 from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
@@ -49,47 +53,227 @@ def run_lock(settings: Settings) -> Iterator[None]:
                 f"another dropscore run is using {settings.home}; try again when it has finished"
             ) from None
         try:
-            _remove_unfinished_copies(settings)
+            _recover_from_a_killed_run(settings)
             yield
         finally:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _remove_unfinished_copies(settings: Settings) -> None:
-    """Delete the half-written copies a run killed while publishing leaves behind.
+def _recover_from_a_killed_run(settings: Settings) -> None:
+    """Delete what a run killed while publishing leaves behind, and give the home its build
+    file back if the kill came between the publish and the next build file being ready.
 
     Only a run holding the lock publishes, so once we hold it every copy is a dead run's. Left
     alone, each would keep a warehouse's worth of disk.
     """
     for copy in settings.home.glob(".warehouse.*.tmp"):
         copy.unlink(missing_ok=True)
+    if settings.warehouse_path.exists() and not settings.build_path.exists():
+        try:
+            _next_build_file(settings, replaced=None)
+        except OSError as error:
+            raise WarehouseError(
+                f"cannot make {settings.build_path} from {settings.warehouse_path}: {error}"
+            ) from None
 
 
-def publish(settings: Settings) -> Path:
-    """Replace the published warehouse with the build file in one atomic rename."""
+def publish(settings: Settings, alongside: Callable[[Path], object] | None = None) -> Future | None:
+    """Make the build file the published warehouse in one atomic rename, then make a build
+    file again, the same bytes, for the next run to build on.
+
+    The replaced warehouse becomes that next build file when nothing still reads it: only the
+    chunks the run changed are written into it (a weekly run changes a few percent of the
+    file). Otherwise the warehouse is copied whole.
+
+    `alongside`, when given, is called on a thread with the published warehouse as soon as it
+    is in place, while the next build file is made; its future is returned, done.
+    """
     if not settings.build_path.exists():
         raise WarehouseError(f"nothing to publish: {settings.build_path} does not exist")
-    staging = settings.home / f".warehouse.{os.getpid()}.tmp"
-    previous = None
+    replaced = _keep_replaced_warehouse(settings)
     try:
-        copy_durably(settings.build_path, staging)
-        # Freeing the replaced warehouse's blocks takes ~0.5 s per 3 GB: held open, it is
-        # freed when closed, in the background while the caller goes on.
-        with suppress(OSError):  # none yet, or not readable: then the rename frees it
-            previous = os.open(settings.warehouse_path, os.O_RDONLY)
-        os.replace(staging, settings.warehouse_path)
-        directory = os.open(settings.home, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        _fsync(settings.build_path)  # a no-op after DuckDB's own checkpoint, unless it was not
+        os.replace(settings.build_path, settings.warehouse_path)
+        _fsync(settings.home)
     except OSError as error:
+        if replaced is not None:
+            replaced.unlink(missing_ok=True)
         raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
+    started = None
+    if alongside is not None:
+        started = meanwhile("alongside-publish", alongside, settings.warehouse_path)
+    try:
+        _next_build_file(settings, replaced)
+    except OSError as error:
+        raise WarehouseError(
+            f"published {settings.warehouse_path}, but cannot make the next build file: "
+            f"{error}; the next run makes it"
+        ) from None
+    finally:
+        if started is not None:
+            wait([started])
+    return started
+
+
+def _keep_replaced_warehouse(settings: Settings) -> Path | None:
+    """A second name for the warehouse about to be replaced, so that it outlives the rename
+    (None when there is none yet, or the file system has no hard links)."""
+    replaced = settings.home / ".warehouse.replaced.tmp"
+    replaced.unlink(missing_ok=True)
+    try:
+        os.link(settings.warehouse_path, replaced)
+    except OSError:
+        return None
+    return replaced
+
+
+def _next_build_file(settings: Settings, replaced: Path | None) -> None:
+    """Make `build.duckdb` a copy of the warehouse just published, and note its chunks' digests
+    for the next publish."""
+    warehouse = settings.warehouse_path
+    digests = chunk_digests(warehouse)
+    try:
+        if replaced is not None and _update_in_place(replaced, warehouse, digests, settings):
+            os.replace(replaced, settings.build_path)
+            _fsync(settings.home)
+        else:
+            _copy_into_place(warehouse, settings.build_path)
+        _save_digests(settings, digests)
+    finally:
+        if replaced is not None:  # still there when it was not brought up to date
+            _delete_in_background(replaced)
+
+
+def _delete_in_background(path: Path) -> None:
+    """Freeing a 3 GB file's blocks takes ~0.5 s: held open while its name goes, it is freed
+    when closed, in the background while the caller goes on."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    path.unlink()
+    meanwhile("free-old-warehouse", os.close, descriptor)
+
+
+def _copy_into_place(source: Path, target: Path) -> None:
+    staging = target.parent / f".warehouse.{os.getpid()}.tmp"
+    try:
+        copy_durably(source, staging)
+        os.replace(staging, target)
+        _fsync(target.parent)
     finally:
         staging.unlink(missing_ok=True)
-        if previous is not None:
-            meanwhile("free-old-warehouse", os.close, previous)
-    return settings.warehouse_path
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# --- bringing the replaced warehouse up to date ---------------------------------------------
+# Fixed chunks from the start of the file, so nothing here depends on DuckDB's layout. 64 KiB:
+# DuckDB writes blocks of 256 KiB after a 12 KiB header, so a changed block dirties at most
+# five chunks; larger chunks would write more, smaller ones cost more calls to hash.
+CHUNK_BYTES = 64 << 10
+_DIGEST_BYTES = 16  # xxh3-128: ~18 GB/s; 128 bits leave no chance of two chunks mistaken
+
+
+def chunk_digests(path: Path) -> bytes:
+    """The xxh3-128 digest of every CHUNK_BYTES of the file, one after the other."""
+    digests = bytearray()
+    with open(path, "rb", buffering=0) as file, mmap.mmap(-1, _DIRECT_CHUNK) as buffer:
+        view = memoryview(buffer)
+        while read := file.readinto(view):
+            for start in range(0, read, CHUNK_BYTES):
+                digests += xxhash.xxh3_128_digest(view[start : min(read, start + CHUNK_BYTES)])
+        view.release()
+    return bytes(digests)
+
+
+def _update_in_place(replaced: Path, warehouse: Path, digests: bytes, settings: Settings) -> bool:
+    """Write into the replaced warehouse the chunks in which the new one differs from it.
+
+    Only when the digests noted at the last publish are of this very file, unchanged since
+    (same inode, size and modification time), and nothing has it open: every DuckDB reader
+    holds a shared lock on its file while attached, so a write lock taken here (an open file
+    description lock: it conflicts with this process's own DuckDB readers too) proves there is
+    none, and keeps any new one out. False when it cannot be done, having written nothing.
+    """
+    if not hasattr(fcntl, "F_OFD_SETLK"):  # macOS: no such lock, so no proof; copy instead
+        return False
+    previous = _saved_digests(settings, os.stat(replaced))
+    if previous is None:
+        return False
+    descriptor = os.open(replaced, os.O_RDWR)
+    try:
+        try:
+            whole_file = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+            fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, whole_file)
+        except OSError as error:
+            if error.errno in (errno.EAGAIN, errno.EACCES):  # a reader has it open
+                return False
+            raise
+        with open(warehouse, "rb", buffering=0) as source:
+            for start, end in _changed_ranges(previous, digests, os.fstat(source.fileno()).st_size):
+                _copy_range(source.fileno(), descriptor, start, end)
+            os.ftruncate(descriptor, os.fstat(source.fileno()).st_size)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)  # lets go of the lock
+    return True
+
+
+def _changed_ranges(previous: bytes, digests: bytes, size: int) -> Iterator[tuple[int, int]]:
+    """Byte ranges, runs of adjacent chunks, where `digests` differs from `previous`."""
+    start = None
+    for index in range(0, len(digests), _DIGEST_BYTES):
+        changed = digests[index : index + _DIGEST_BYTES] != previous[index : index + _DIGEST_BYTES]
+        offset = index // _DIGEST_BYTES * CHUNK_BYTES
+        if changed and start is None:
+            start = offset
+        elif not changed and start is not None:
+            yield start, offset
+            start = None
+    if start is not None:
+        yield start, size
+
+
+def _copy_range(source: int, target: int, start: int, end: int) -> None:
+    while start < end:
+        data = os.pread(source, min(end - start, _DIRECT_CHUNK), start)
+        if not data:
+            raise OSError(errno.EIO, "the published warehouse ended early")
+        written = 0
+        while written < len(data):
+            written += os.pwrite(target, memoryview(data)[written:], start + written)
+        start += len(data)
+
+
+def _save_digests(settings: Settings, digests: bytes) -> None:
+    """Note the published warehouse's digests with what identifies its file."""
+    stat = settings.warehouse_path.stat()
+    header = f"{CHUNK_BYTES} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+    staging = settings.home / f".warehouse.{os.getpid()}.digests.tmp"
+    staging.write_bytes(header + digests)
+    os.replace(staging, settings.digests_path)
+
+
+def _saved_digests(settings: Settings, stat: os.stat_result) -> bytes | None:
+    """The digests noted at the last publish, if they are of the file `stat` describes."""
+    try:
+        header, digests = settings.digests_path.read_bytes().split(b"\n", 1)
+    except (OSError, ValueError):
+        return None
+    if header.decode(errors="replace") != (
+        f"{CHUNK_BYTES} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}"
+    ):
+        return None
+    if len(digests) != -(-stat.st_size // CHUNK_BYTES) * _DIGEST_BYTES:
+        return None
+    return digests
 
 
 # O_DIRECT transfers must start, end and sit in memory on block boundaries; 4 KiB covers the

@@ -190,17 +190,6 @@ class WatchedRun:
             return any(matches(line) for _, line in (self.stdout if stdout else self.lines))
 
 
-@dataclass(frozen=True)
-class PublishFrom(Settings):
-    """A home whose publish copies `source` instead of its own build file."""
-
-    source: Path = Path()
-
-    @property
-    def build_path(self) -> Path:
-        return self.source
-
-
 def run_arguments(settings: Settings, files: Sequence[Path], *extra: str) -> list[str]:
     """`python -m dropscore run FILES --home HOME`, as WatchedRun takes it."""
     return [

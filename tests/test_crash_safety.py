@@ -13,6 +13,7 @@ import dataclasses
 import fcntl
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -31,7 +32,6 @@ from dropscore.pipeline import ingest
 from dropscore.warehouse import WarehouseError, copy_durably, publish, run_lock
 from ingest.generate import generate
 from tests.reliability import (
-    PublishFrom,
     WatchedRun,
     copy_home,
     file_sha256,
@@ -220,21 +220,26 @@ def test_sigkill_at_any_point_leaves_the_last_complete_warehouse_and_the_next_ru
 
 
 PUBLISH_LOOP = """
-import itertools, sys
+import itertools, os, shutil, sys
 from pathlib import Path
-from tests.reliability import PublishFrom
+from dropscore.config import Settings
 from dropscore.warehouse import publish
 
-home, first, second = map(Path, sys.argv[1:])
+settings = Settings(home=Path(sys.argv[1]))
+versions = [Path(path) for path in sys.argv[2:]]
 print("publishing", file=sys.stderr, flush=True)
 for turn in itertools.count():
-    publish(PublishFrom(home=home, source=(first, second)[turn % 2]))
+    # The next build, put in place whole (a kill here is not publish's to survive).
+    shutil.copyfile(versions[turn % 2], settings.home / "next.tmp")
+    os.replace(settings.home / "next.tmp", settings.build_path)
+    publish(settings)
 """
 
 
 def test_sigkill_during_publish_never_leaves_a_torn_warehouse(built_settings, reference, tmp_path):
     """The publish step alone, over and over, killed at random: the window is a few
-    milliseconds in a real run, so this is where most kills land in publish."""
+    milliseconds in a real run, so this is where most kills land in publish. Killed after the
+    rename, a home has no build file until the next run's lock makes it again."""
     rng = random.Random(SEED + 1)
     settings = copy_home(built_settings, tmp_path / "home")
     versions = {
@@ -246,7 +251,7 @@ def test_sigkill_during_publish_never_leaves_a_torn_warehouse(built_settings, re
         built_settings.build_path: marts_digest(built_settings.warehouse_path),
         reference.settings.build_path: reference.digest,
     }
-    torn = 0
+    torn = without_build_file = 0
     for _ in range(PUBLISH_LOOP_KILLS):
         run = WatchedRun(["-c", PUBLISH_LOOP, str(settings.home), *map(str, versions.values())])
         assert run.wait_for_line(lambda line: line == "publishing") is not None, run.stderr_text
@@ -257,9 +262,15 @@ def test_sigkill_during_publish_never_leaves_a_torn_warehouse(built_settings, re
         assert source is not None, "the published file is neither version: torn"
         assert marts_digest(settings.warehouse_path) == digests[source]
         torn += bool(stale_copies(settings))
+        without_build_file += not settings.build_path.exists()
         with run_lock(settings):  # the next run's first step clears what the killed one left
             assert stale_copies(settings) == []
-    print(f"\n{PUBLISH_LOOP_KILLS} publish kills survived; {torn} left a torn copy")
+            # the next build file: whole, one of the two versions
+            assert file_sha256(settings.build_path) in versions
+    print(
+        f"\n{PUBLISH_LOOP_KILLS} publish kills survived; {torn} left a torn copy, "
+        f"{without_build_file} no build file"
+    )
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_supplier_scorecard").fetchone()[0] > 0
 
@@ -364,21 +375,29 @@ def test_a_full_disk_during_the_build_fails_in_one_line_and_the_next_run_recover
     assert marts_digest(settings.warehouse_path) == reference.digest
 
 
-def test_a_full_disk_while_publishing_leaves_the_published_warehouse_and_no_copy(
+def test_a_full_disk_while_publishing_publishes_and_the_next_run_makes_its_build_file(
     built_settings, reference, small_disk
 ):
+    """Renaming the build file into place needs no space; copying the warehouse back as the
+    next build file does, and fails in one line that says the warehouse was published."""
     settings = copy_home(built_settings, small_disk / "home")
-    published = file_sha256(settings.warehouse_path)
-    fill(small_disk, leave=1024 * 1024)  # less than a warehouse
+    shutil.copyfile(reference.settings.build_path, settings.build_path)
+    built = file_sha256(settings.build_path)
+    filler = fill(small_disk, leave=1024 * 1024)  # less than a warehouse
 
     with pytest.raises(WarehouseError) as refused:
-        publish(PublishFrom(home=settings.home, source=reference.settings.build_path))
+        publish(settings)
 
-    message = str(refused.value)
-    assert message.startswith(f"cannot publish to {settings.warehouse_path}: [Errno 28] ")
-    assert "\n" not in message
-    assert file_sha256(settings.warehouse_path) == published
+    assert str(refused.value).startswith(
+        f"published {settings.warehouse_path}, but cannot make the next build file: [Errno 28] "
+    )
+    assert "\n" not in str(refused.value)
+    assert file_sha256(settings.warehouse_path) == built
     assert stale_copies(settings) == []
+    assert not settings.build_path.exists()
+    filler.unlink()
+    with run_lock(settings):
+        assert file_sha256(settings.build_path) == built
 
 
 @pytest.mark.parametrize("o_direct", [True, False], ids=["o_direct", "without_o_direct"])

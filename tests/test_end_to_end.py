@@ -95,7 +95,7 @@ def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_pat
         if thread.name == "free-old-warehouse":
             thread.join()
     held = [os.readlink(fd) for fd in Path("/proc/self/fd").iterdir() if fd.is_symlink()]
-    assert not [path for path in held if path.startswith(str(settings.warehouse_path))]
+    assert not [path for path in held if path.startswith(str(settings.home))]
 
 
 def test_a_home_kept_across_a_new_checkout_of_dropscore_builds_with_the_new_one(

@@ -417,7 +417,7 @@ def test_run_writes_the_report_of_the_last_complete_week_and_prints_its_path(hos
 def test_a_run_reports_on_the_warehouse_it_publishes_and_on_nothing_when_publish_fails(
     tmp_path, monkeypatch
 ):
-    # `run` renders the report from the build file while that file is copied into place
+    # `run` renders the report from the published warehouse while the next build file is made
     settings = Settings(home=tmp_path / "home")
     first = generate(tmp_path / "first", orders=600, weeks=10, seed=8)
     week_on = generate_week(tmp_path / "week-on", first, orders=600, weeks=10, seed=8)
@@ -439,7 +439,7 @@ def test_a_run_reports_on_the_warehouse_it_publishes_and_on_nothing_when_publish
     for path in again:
         assert (settings.reports_path / path.name).read_text() == path.read_text()
 
-    def refused(settings):
+    def refused(settings, alongside=None):
         raise WarehouseError("cannot publish: the disk refused")
 
     monkeypatch.setattr("dropscore.pipeline.publish", refused)

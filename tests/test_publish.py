@@ -1,0 +1,194 @@
+"""Publish (SPEC §2): the build file is renamed over the warehouse, and the replaced warehouse,
+brought up to date chunk by chunk, becomes the next build file, unless something still reads it
+or it changed since it was published; then the warehouse is copied whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dropscore import warehouse
+from dropscore.config import Settings
+from dropscore.warehouse import CHUNK_BYTES, publish, run_lock
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Settings(home=home)
+
+
+@pytest.fixture
+def copied_ranges(monkeypatch) -> list[tuple[int, int]]:
+    """The byte ranges written into the replaced warehouse, as they are written."""
+    ranges: list[tuple[int, int]] = []
+    copy_range = warehouse._copy_range
+
+    def recording(source: int, target: int, start: int, end: int) -> None:
+        ranges.append((start, end))
+        copy_range(source, target, start, end)
+
+    monkeypatch.setattr(warehouse, "_copy_range", recording)
+    return ranges
+
+
+def publish_bytes(settings: Settings, data: bytes) -> None:
+    settings.build_path.write_bytes(data)
+    publish(settings)
+
+
+def reversed_words(data: bytes) -> bytes:
+    """The same 8-byte words in the opposite order: a checksum that adds up the words of a block
+    (DuckDB's own does, with XOR) cannot tell the two apart."""
+    return b"".join(data[start : start + 8] for start in range(len(data) - 8, -1, -8))
+
+
+@pytest.mark.parametrize("grows", [True, False], ids=["grown", "shrunk"])
+def test_the_replaced_warehouse_becomes_the_next_build_file_with_only_changed_chunks_written(
+    settings, copied_ranges, grows
+):
+    rng = random.Random(7)
+    first = rng.randbytes(40 * CHUNK_BYTES + 1_000)
+    publish_bytes(settings, first)
+    assert copied_ranges == []  # nothing to bring up to date: the build file was copied whole
+    replaced_inode = settings.warehouse_path.stat().st_ino
+
+    new = bytearray(first)
+    new[3 * CHUNK_BYTES + 5] ^= 0xFF  # one byte
+    new[7 * CHUNK_BYTES : 8 * CHUNK_BYTES] = reversed_words(
+        first[7 * CHUNK_BYTES : 8 * CHUNK_BYTES]
+    )
+    new[20 * CHUNK_BYTES + 10 : 22 * CHUNK_BYTES + 10] = rng.randbytes(2 * CHUNK_BYTES)
+    if grows:
+        new += rng.randbytes(2 * CHUNK_BYTES + 123)
+    else:
+        del new[30 * CHUNK_BYTES + 7 :]
+    publish_bytes(settings, bytes(new))
+
+    assert settings.warehouse_path.read_bytes() == new
+    assert settings.build_path.read_bytes() == new
+    assert settings.build_path.stat().st_ino == replaced_inode
+    changed = [(3, 4), (7, 8), (20, 23)] + ([(40, None)] if grows else [(30, None)])
+    assert copied_ranges == [
+        (start * CHUNK_BYTES, len(new) if end is None else end * CHUNK_BYTES)
+        for start, end in changed
+    ]
+    assert list(settings.home.glob(".warehouse.*.tmp")) == []
+
+
+def duckdb_file(path: Path, rows: int) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create or replace table numbers as select range as n from range(?)", [rows])
+
+
+def count(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute("select count(*) from numbers").fetchall()[0][0]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def open_file(inode: int) -> Path:
+    """This process's descriptor of the file with that inode, as a path."""
+    for descriptor in Path("/proc/self/fd").iterdir():
+        try:
+            if os.stat(descriptor).st_ino == inode:
+                return descriptor
+        except FileNotFoundError:  # closed since the listing
+            continue
+    raise AssertionError(f"no descriptor of inode {inode}")
+
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select count(*) from numbers").fetchall()[0][0], flush=True)
+sys.stdin.read()  # until the test is done with the publish
+print(con.execute("select count(*), sum(n) from numbers").fetchall()[0], flush=True)
+"""
+
+
+@pytest.mark.parametrize("where", ["this process", "another process"])
+def test_a_warehouse_still_read_is_left_alone_and_the_next_build_file_is_a_copy(
+    settings, copied_ranges, where
+):
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    duckdb_file(settings.build_path, 2_000_000)
+    publish(settings)  # with its digests noted: the next publish could update it in place
+    held = settings.warehouse_path
+    before = sha256(held)
+    replaced_inode = held.stat().st_ino
+    if where == "this process":
+        reader = duckdb.connect(str(held), read_only=True)
+        assert reader.execute("select count(*) from numbers").fetchall() == [(2_000_000,)]
+    else:
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(held)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert reader.stdout.readline() == "2000000\n"
+    copied_ranges.clear()
+    try:
+        duckdb_file(settings.build_path, 3_000)
+        publish(settings)
+        if where == "this process":
+            # the replaced file, still open, through the reader's descriptor: the bytes it had
+            assert sha256(open_file(replaced_inode)) == before
+            assert reader.execute("select count(*), sum(n) from numbers").fetchall() == [
+                (2_000_000, 1_999_999_000_000)
+            ]
+        else:
+            output, _ = reader.communicate("", timeout=60)
+            assert output == "(2000000, 1999999000000)\n"
+    finally:
+        if where == "this process":
+            reader.close()
+        else:
+            reader.kill()
+    assert copied_ranges == []
+    assert settings.build_path.stat().st_ino != replaced_inode
+    assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+    assert count(settings.warehouse_path) == 3_000
+
+
+def test_a_warehouse_written_to_since_it_was_published_is_not_updated_in_place(
+    settings, copied_ranges
+):
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    # A user opens the published file read-write (the DuckDB CLI does by default) and writes.
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create table mine as select 42 as answer")
+    duckdb_file(settings.build_path, 5_000)
+
+    publish(settings)
+
+    assert copied_ranges == []  # its digests no longer describe it: copied whole
+    assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+    assert count(settings.build_path) == 5_000
+
+
+def test_a_home_left_without_its_build_file_gets_it_back_from_the_warehouse(settings):
+    """A run killed after the rename and before the next build file was ready."""
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    settings.build_path.unlink()
+    (settings.home / ".warehouse.replaced.tmp").write_bytes(b"half brought up to date")
+
+    with run_lock(settings):
+        assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+        assert list(settings.home.glob(".warehouse.*.tmp")) == []
