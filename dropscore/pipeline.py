@@ -22,7 +22,13 @@ from dropscore import __version__
 from dropscore.background import meanwhile
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.history import record_verdicts
-from dropscore.warehouse import WarehouseError, connect_build, publish, run_lock
+from dropscore.warehouse import (
+    BuildFileNotMade,
+    WarehouseError,
+    connect_build,
+    publish,
+    run_lock,
+)
 from ingest.formats import FORMATS
 from ingest.loader import LoadResult, ensure_raw_schema, load_files
 
@@ -193,7 +199,11 @@ def _build(
     nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
-    alongside = publish(settings, alongside_publish)
+    try:
+        alongside = publish(settings, alongside_publish)
+    except BuildFileNotMade as error:  # published all the same: the run did its job
+        progress(f"warning: {error}")
+        alongside = error.alongside
     elapsed = (datetime.now(UTC) - started).total_seconds()
     return BuildResult(nodes, elapsed, settings.warehouse_path, alongside)
 

@@ -12,11 +12,11 @@ import errno
 import fcntl
 import mmap
 import os
-import shutil
+import signal
 import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -70,18 +70,28 @@ def _recover_from_a_killed_run(settings: Settings) -> None:
         copy.unlink(missing_ok=True)
     if settings.warehouse_path.exists() and not settings.build_path.exists():
         try:
-            _next_build_file(settings, replaced=None)
+            with _held_against_writers(settings.warehouse_path) as warehouse:
+                _next_build_file(settings, warehouse, replaced=None)
         except OSError as error:
             raise WarehouseError(
                 f"cannot make {settings.build_path} from {settings.warehouse_path}: {error}"
             ) from None
 
 
+class BuildFileNotMade(WarehouseError):
+    """The warehouse is published, but the next build file could not be made (the next run
+    makes it). `alongside` is what `publish` was asked to run alongside, done."""
+
+    def __init__(self, message: str, alongside: Future | None) -> None:
+        super().__init__(message)
+        self.alongside = alongside
+
+
 def publish(settings: Settings, alongside: Callable[[Path], object] | None = None) -> Future | None:
     """Make the build file the published warehouse in one atomic rename, then make a build
     file again, the same bytes, for the next run to build on.
 
-    The replaced warehouse becomes that next build file when nothing still reads it: only the
+    The replaced warehouse becomes that next build file when no one has it open: only the
     chunks the run changed are written into it (a weekly run changes a few percent of the
     file). Otherwise the warehouse is copied whole.
 
@@ -91,28 +101,53 @@ def publish(settings: Settings, alongside: Callable[[Path], object] | None = Non
     if not settings.build_path.exists():
         raise WarehouseError(f"nothing to publish: {settings.build_path} does not exist")
     replaced = _keep_replaced_warehouse(settings)
-    try:
-        _fsync(settings.build_path)  # a no-op after DuckDB's own checkpoint, unless it was not
-        os.replace(settings.build_path, settings.warehouse_path)
-        _fsync(settings.home)
-    except OSError as error:
-        if replaced is not None:
-            replaced.unlink(missing_ok=True)
-        raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
-    started = None
-    if alongside is not None:
-        started = meanwhile("alongside-publish", alongside, settings.warehouse_path)
-    try:
-        _next_build_file(settings, replaced)
-    except OSError as error:
-        raise WarehouseError(
-            f"published {settings.warehouse_path}, but cannot make the next build file: "
-            f"{error}; the next run makes it"
-        ) from None
-    finally:
-        if started is not None:
-            wait([started])
+    with ExitStack() as stack:
+        try:
+            warehouse = stack.enter_context(_held_against_writers(settings.build_path))
+            os.fsync(warehouse)  # a no-op after DuckDB's own checkpoint, unless it was not
+            os.replace(settings.build_path, settings.warehouse_path)
+            _fsync(settings.home)
+        except OSError as error:
+            if replaced is not None:
+                replaced.unlink(missing_ok=True)
+            raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
+        started = None
+        if alongside is not None:
+            started = meanwhile("alongside-publish", alongside, settings.warehouse_path)
+            stack.callback(wait, [started])  # before the hold is let go: it reads the file
+        try:
+            _next_build_file(settings, warehouse, replaced)
+        except OSError as error:
+            raise BuildFileNotMade(
+                f"published {settings.warehouse_path}, but cannot make the next build file: "
+                f"{error}; the next run makes it",
+                started,
+            ) from None
     return started
+
+
+@contextmanager
+def _held_against_writers(path: Path) -> Iterator[int]:
+    """The file, open, with a shared lock that keeps DuckDB writers out (a read-write session
+    of the DuckDB CLI, say) while readers come and go: what is copied from it cannot change
+    under the copy. An open file description lock, so this process closing another descriptor
+    of the file does not let it go; where there is none (macOS), no lock."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if hasattr(fcntl, "F_OFD_SETLK"):
+            whole_file = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+            try:
+                fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, whole_file)
+            except OSError as error:
+                if error.errno in (errno.EAGAIN, errno.EACCES):
+                    raise WarehouseError(
+                        f"{path} is open for writing elsewhere (a read-write DuckDB session?); "
+                        "close it and try again"
+                    ) from None
+                # otherwise a file system without such locks (NFS without lockd): go on
+        yield descriptor
+    finally:
+        os.close(descriptor)
 
 
 def _keep_replaced_warehouse(settings: Settings) -> Path | None:
@@ -127,10 +162,10 @@ def _keep_replaced_warehouse(settings: Settings) -> Path | None:
     return replaced
 
 
-def _next_build_file(settings: Settings, replaced: Path | None) -> None:
-    """Make `build.duckdb` a copy of the warehouse just published, and note its chunks' digests
-    for the next publish."""
-    warehouse = settings.warehouse_path
+def _next_build_file(settings: Settings, warehouse: int, replaced: Path | None) -> None:
+    """Make `build.duckdb` a copy of the published `warehouse` (open, held against writers),
+    and note its chunks' digests for the next publish."""
+    published = os.fstat(warehouse)
     digests = chunk_digests(warehouse)
     try:
         if replaced is not None and _update_in_place(replaced, warehouse, digests, settings):
@@ -138,7 +173,7 @@ def _next_build_file(settings: Settings, replaced: Path | None) -> None:
             _fsync(settings.home)
         else:
             _copy_into_place(warehouse, settings.build_path)
-        _save_digests(settings, digests)
+        _save_digests(settings, published, digests)
     finally:
         if replaced is not None:  # still there when it was not brought up to date
             _delete_in_background(replaced)
@@ -155,7 +190,7 @@ def _delete_in_background(path: Path) -> None:
     meanwhile("free-old-warehouse", os.close, descriptor)
 
 
-def _copy_into_place(source: Path, target: Path) -> None:
+def _copy_into_place(source: int, target: Path) -> None:
     staging = target.parent / f".warehouse.{os.getpid()}.tmp"
     try:
         copy_durably(source, staging)
@@ -181,48 +216,62 @@ CHUNK_BYTES = 64 << 10
 _DIGEST_BYTES = 16  # xxh3-128: ~18 GB/s; 128 bits leave no chance of two chunks mistaken
 
 
-def chunk_digests(path: Path) -> bytes:
-    """The xxh3-128 digest of every CHUNK_BYTES of the file, one after the other."""
+def chunk_digests(source: int) -> bytes:
+    """The xxh3-128 digest of every CHUNK_BYTES of the open file, one after the other."""
     digests = bytearray()
-    with open(path, "rb", buffering=0) as file, mmap.mmap(-1, _DIRECT_CHUNK) as buffer:
-        view = memoryview(buffer)
-        while read := file.readinto(view):
+    with mmap.mmap(-1, _DIRECT_CHUNK) as buffer, memoryview(buffer) as view:
+        offset = 0
+        while read := _read_fully(source, view, offset):
             for start in range(0, read, CHUNK_BYTES):
                 digests += xxhash.xxh3_128_digest(view[start : min(read, start + CHUNK_BYTES)])
-        view.release()
+            offset += read
     return bytes(digests)
 
 
-def _update_in_place(replaced: Path, warehouse: Path, digests: bytes, settings: Settings) -> bool:
-    """Write into the replaced warehouse the chunks in which the new one differs from it.
+def _update_in_place(replaced: Path, source: int, digests: bytes, settings: Settings) -> bool:
+    """Write into the replaced warehouse the chunks in which the published one differs from it.
 
-    Only when the digests noted at the last publish are of this very file, unchanged since
-    (same inode, size and modification time), and nothing has it open: every DuckDB reader
-    holds a shared lock on its file while attached, so a write lock taken here (an open file
-    description lock: it conflicts with this process's own DuckDB readers too) proves there is
-    none, and keeps any new one out. False when it cannot be done, having written nothing.
+    Only when no one has it open, in any process, this one included (a DuckDB reader, a
+    backup): Linux grants a write lease only then. DuckDB's shared lock cannot tell: a process
+    loses its lock on a file when it closes any descriptor of it, as when one of two
+    connections attaching it closes. After the check no one can open it by the warehouse's
+    name, which is no longer its own. And only when the digests noted at the last publish are
+    of this very file, unchanged since (same inode, size and modification time). False when it
+    cannot be done, having written nothing.
     """
-    if not hasattr(fcntl, "F_OFD_SETLK"):  # macOS: no such lock, so no proof; copy instead
-        return False
-    previous = _saved_digests(settings, os.stat(replaced))
-    if previous is None:
-        return False
     descriptor = os.open(replaced, os.O_RDWR)
     try:
-        try:
-            whole_file = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-            fcntl.fcntl(descriptor, fcntl.F_OFD_SETLK, whole_file)
-        except OSError as error:
-            if error.errno in (errno.EAGAIN, errno.EACCES):  # a reader has it open
-                return False
-            raise
-        with open(warehouse, "rb", buffering=0) as source:
-            for start, end in _changed_ranges(previous, digests, os.fstat(source.fileno()).st_size):
-                _copy_range(source.fileno(), descriptor, start, end)
-            os.ftruncate(descriptor, os.fstat(source.fileno()).st_size)
+        if not _only_descriptor(descriptor):
+            return False
+        previous = _saved_digests(settings, os.fstat(descriptor))
+        if previous is None:
+            return False
+        size = os.fstat(source).st_size
+        for start, end in _changed_ranges(previous, digests, size):
+            _copy_range(source, descriptor, start, end)
+        os.ftruncate(descriptor, size)
         os.fsync(descriptor)
     finally:
-        os.close(descriptor)  # lets go of the lock
+        os.close(descriptor)
+    return True
+
+
+def _only_descriptor(descriptor: int) -> bool:
+    """Whether this is the only open descriptor (or mapping) of its file, in any process.
+
+    A write lease is granted only then (Linux), and given back at once. Anyone opening the
+    file while it is held waits for that, and this process is told by a signal: SIGIO unless
+    set otherwise, which would end it; SIGURG is ignored unless handled. Not available
+    (macOS, NFS, a file of another user): False.
+    """
+    if not hasattr(fcntl, "F_SETLEASE"):
+        return False
+    try:
+        fcntl.fcntl(descriptor, fcntl.F_SETSIG, signal.SIGURG)
+        fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+    except OSError:  # EAGAIN: open elsewhere; EACCES, EINVAL: no lease to be had here
+        return False
+    fcntl.fcntl(descriptor, fcntl.F_SETLEASE, fcntl.F_UNLCK)
     return True
 
 
@@ -252,12 +301,15 @@ def _copy_range(source: int, target: int, start: int, end: int) -> None:
         start += len(data)
 
 
-def _save_digests(settings: Settings, digests: bytes) -> None:
-    """Note the published warehouse's digests with what identifies its file."""
-    stat = settings.warehouse_path.stat()
-    header = f"{CHUNK_BYTES} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}\n".encode()
+def _identity(stat: os.stat_result) -> str:
+    return f"{CHUNK_BYTES} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}"
+
+
+def _save_digests(settings: Settings, published: os.stat_result, digests: bytes) -> None:
+    """Note the published warehouse's digests with what identifies its file (`published`,
+    taken before they were worked out, while no writer could open it)."""
     staging = settings.home / f".warehouse.{os.getpid()}.digests.tmp"
-    staging.write_bytes(header + digests)
+    staging.write_bytes(_identity(published).encode() + b"\n" + digests)
     os.replace(staging, settings.digests_path)
 
 
@@ -267,9 +319,7 @@ def _saved_digests(settings: Settings, stat: os.stat_result) -> bytes | None:
         header, digests = settings.digests_path.read_bytes().split(b"\n", 1)
     except (OSError, ValueError):
         return None
-    if header.decode(errors="replace") != (
-        f"{CHUNK_BYTES} {stat.st_ino} {stat.st_size} {stat.st_mtime_ns}"
-    ):
+    if header != _identity(stat).encode():
         return None
     if len(digests) != -(-stat.st_size // CHUNK_BYTES) * _DIGEST_BYTES:
         return None
@@ -282,8 +332,21 @@ _DIRECT_ALIGNMENT = 4096
 _DIRECT_CHUNK = 16 << 20
 
 
-def copy_durably(source: Path, target: Path) -> None:
-    """Copy `source` over `target`, on disk when this returns.
+def _read_fully(source: int, view: memoryview, offset: int) -> int:
+    """Fill `view` from the open file at `offset`, short only at its end; how much was read.
+    One read can return less than asked (a network file system, a signal), and every chunk
+    must start at a multiple of CHUNK_BYTES of the file."""
+    read = 0
+    while read < len(view):
+        got = os.preadv(source, [view[read:]], offset + read)
+        if not got:
+            break
+        read += got
+    return read
+
+
+def copy_durably(source: int, target: Path) -> None:
+    """Copy the open file `source` over `target`, on disk when this returns.
 
     Written with O_DIRECT where the file system takes it: the bytes go from the source's pages
     in the page cache straight to the disk, instead of into a second copy in the page cache
@@ -291,29 +354,27 @@ def copy_durably(source: Path, target: Path) -> None:
     against 2.3-4.4 s for a plain copy and its `fsync`). Elsewhere (macOS, or a file system
     that refuses O_DIRECT), a plain copy.
     """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     if hasattr(os, "O_DIRECT"):
         try:
-            _copy_direct(source, target)
+            _copy(source, target, flags | os.O_DIRECT, _DIRECT_ALIGNMENT)
             return
         except OSError as error:
             if error.errno != errno.EINVAL:  # EINVAL: a file system that refuses O_DIRECT
                 raise
-    shutil.copyfile(source, target)
-    with open(target, "rb+") as copied:
-        os.fsync(copied.fileno())
+    _copy(source, target, flags, 1)
 
 
-def _copy_direct(source: Path, target: Path) -> None:
-    target_fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+def _copy(source: int, target: Path, flags: int, alignment: int) -> None:
+    target_fd = os.open(target, flags, 0o644)
     try:
         with (
-            open(source, "rb") as source_file,  # buffered: fills each chunk whole until the end
             mmap.mmap(-1, _DIRECT_CHUNK) as buffer,
             memoryview(buffer) as chunk,  # page-aligned, as O_DIRECT needs
         ):
             offset = 0
-            while read := source_file.readinto(chunk):
-                whole_blocks = -(-read // _DIRECT_ALIGNMENT) * _DIRECT_ALIGNMENT
+            while read := _read_fully(source, chunk, offset):
+                whole_blocks = -(-read // alignment) * alignment
                 chunk[read:whole_blocks] = bytes(whole_blocks - read)  # the last block, padded
                 written = 0
                 while written < whole_blocks:  # a full disk writes short before it refuses

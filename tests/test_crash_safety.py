@@ -29,7 +29,7 @@ import pytest
 from dropscore import pipeline
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.pipeline import ingest
-from dropscore.warehouse import WarehouseError, copy_durably, publish, run_lock
+from dropscore.warehouse import BuildFileNotMade, copy_durably, publish, run_lock
 from ingest.generate import generate
 from tests.reliability import (
     WatchedRun,
@@ -265,7 +265,8 @@ def test_sigkill_during_publish_never_leaves_a_torn_warehouse(built_settings, re
         without_build_file += not settings.build_path.exists()
         with run_lock(settings):  # the next run's first step clears what the killed one left
             assert stale_copies(settings) == []
-            # the next build file: whole, one of the two versions
+            # the next build file, whole: a copy of the warehouse, or (killed before the
+            # rename) the version the loop had put in place to publish
             assert file_sha256(settings.build_path) in versions
     print(
         f"\n{PUBLISH_LOOP_KILLS} publish kills survived; {torn} left a torn copy, "
@@ -385,7 +386,7 @@ def test_a_full_disk_while_publishing_publishes_and_the_next_run_makes_its_build
     built = file_sha256(settings.build_path)
     filler = fill(small_disk, leave=1024 * 1024)  # less than a warehouse
 
-    with pytest.raises(WarehouseError) as refused:
+    with pytest.raises(BuildFileNotMade) as refused:
         publish(settings)
 
     assert str(refused.value).startswith(
@@ -400,6 +401,28 @@ def test_a_full_disk_while_publishing_publishes_and_the_next_run_makes_its_build
         assert file_sha256(settings.build_path) == built
 
 
+def test_a_full_disk_while_the_replaced_warehouse_grows_publishes_all_the_same(small_disk):
+    """The replaced warehouse brought up to date in place: growing it is what needs space."""
+    settings = Settings(home=small_disk / "home")
+    settings.home.mkdir()
+    rng = random.Random(SEED + 2)
+    settings.build_path.write_bytes(rng.randbytes(4 << 20))
+    publish(settings)  # the digests noted: the next publish may update the replaced file
+    grown = settings.build_path.read_bytes()[: 3 << 20] + rng.randbytes(16 << 20)
+    settings.build_path.write_bytes(grown)
+    filler = fill(small_disk, leave=1024 * 1024)
+
+    with pytest.raises(BuildFileNotMade) as refused:
+        publish(settings)
+
+    assert "[Errno 28] No space left on device" in str(refused.value)
+    assert settings.warehouse_path.read_bytes() == grown
+    assert stale_copies(settings) == []
+    filler.unlink()
+    with run_lock(settings):
+        assert settings.build_path.read_bytes() == grown
+
+
 @pytest.mark.parametrize("o_direct", [True, False], ids=["o_direct", "without_o_direct"])
 def test_the_publish_copy_is_byte_for_byte_whatever_its_size(tmp_path, monkeypatch, o_direct):
     """O_DIRECT writes whole blocks, the last one padded and cut back; without it (macOS), a
@@ -411,7 +434,8 @@ def test_the_publish_copy_is_byte_for_byte_whatever_its_size(tmp_path, monkeypat
     target = tmp_path / "copy"
     target.write_bytes(b"an older, longer file " * 2_000_000)
 
-    copy_durably(source, target)
+    with open(source, "rb") as opened:
+        copy_durably(opened.fileno(), target)
 
     assert target.read_bytes() == source.read_bytes()
 

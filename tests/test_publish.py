@@ -5,6 +5,7 @@ or it changed since it was published; then the warehouse is copied whole.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -14,10 +15,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
 from dropscore import warehouse
+from dropscore.cli import cli
 from dropscore.config import Settings
 from dropscore.warehouse import CHUNK_BYTES, publish, run_lock
+from ingest.generate import generate
 
 
 @pytest.fixture
@@ -165,6 +169,70 @@ def test_a_warehouse_still_read_is_left_alone_and_the_next_build_file_is_a_copy(
     assert count(settings.warehouse_path) == 3_000
 
 
+def test_a_reader_whose_duckdb_lock_went_with_another_connection_still_counts(
+    settings, copied_ranges
+):
+    """A process loses its POSIX locks on a file when it closes any descriptor of it: two
+    connections attaching the warehouse (two dashboard sessions), one closes, and DuckDB's
+    shared lock is gone while the other still reads."""
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    duckdb_file(settings.build_path, 2_000)
+    publish(settings)
+    held = settings.warehouse_path
+    before = sha256(held)
+    first = duckdb.connect()
+    first.execute("attach ? as warehouse (read_only)", [str(held)])
+    second = duckdb.connect()
+    second.execute("attach ? as warehouse (read_only)", [str(held)])
+    second.close()
+    replaced_inode = held.stat().st_ino
+    copied_ranges.clear()
+    try:
+        duckdb_file(settings.build_path, 3_000)
+        publish(settings)
+        assert sha256(open_file(replaced_inode)) == before
+        assert first.execute("select count(*) from warehouse.numbers").fetchall() == [(2_000,)]
+    finally:
+        first.close()
+    assert copied_ranges == []
+    assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+
+
+def test_a_file_copied_by_another_program_while_published_is_left_alone(settings, copied_ranges):
+    """A backup reading the warehouse takes no lock at all."""
+    publish_bytes(settings, random.Random(3).randbytes(10 * CHUNK_BYTES))
+    publish_bytes(settings, random.Random(4).randbytes(10 * CHUNK_BYTES))
+    with open(settings.warehouse_path, "rb") as backup:
+        half = backup.read(5 * CHUNK_BYTES)
+        copied_ranges.clear()
+        publish_bytes(settings, random.Random(5).randbytes(10 * CHUNK_BYTES))
+        rest = backup.read()
+    assert half + rest == random.Random(4).randbytes(10 * CHUNK_BYTES)
+    assert copied_ranges == []
+    assert settings.build_path.read_bytes() == settings.warehouse_path.read_bytes()
+
+
+def test_no_duckdb_writer_gets_the_new_warehouse_while_the_next_build_file_is_made(settings):
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    duckdb_file(settings.build_path, 2_000)
+
+    def write_to(path: Path) -> str:
+        try:
+            with duckdb.connect(str(path)) as con:
+                con.execute("create table mine as select 42 as answer")
+        except duckdb.IOException as error:
+            return str(error)
+        return "written"
+
+    attempt = publish(settings, alongside=write_to)
+
+    assert "lock" in attempt.result()
+    assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+    assert count(settings.warehouse_path) == 2_000
+
+
 def test_a_warehouse_written_to_since_it_was_published_is_not_updated_in_place(
     settings, copied_ranges
 ):
@@ -192,3 +260,31 @@ def test_a_home_left_without_its_build_file_gets_it_back_from_the_warehouse(sett
     with run_lock(settings):
         assert sha256(settings.build_path) == sha256(settings.warehouse_path)
         assert list(settings.home.glob(".warehouse.*.tmp")) == []
+
+
+def test_a_run_that_cannot_make_its_next_build_file_still_publishes_and_reports(
+    tmp_path, monkeypatch
+):
+    """The warehouse is published by then: the run says what failed and ends well; the next
+    run makes its build file from the warehouse."""
+    settings = Settings(home=tmp_path / "home")
+    exports = generate(tmp_path / "exports", orders=300, seed=5)
+
+    def disk_full(*arguments: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(warehouse, "_next_build_file", disk_full)
+    result = CliRunner().invoke(
+        cli, ["run", str(exports.orders), str(exports.disputes), "--home", str(settings.home)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"warning: published {settings.warehouse_path}, but cannot make the next build file: "
+        "[Errno 28] No space left on device; the next run makes it"
+    ) in result.stderr.splitlines()
+    assert result.stdout.splitlines()[-1].startswith("report: ")
+    assert not settings.build_path.exists()
+    monkeypatch.undo()
+    with run_lock(settings):
+        assert sha256(settings.build_path) == sha256(settings.warehouse_path)
