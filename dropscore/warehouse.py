@@ -165,9 +165,9 @@ def _keep_replaced_warehouse(settings: Settings) -> Path | None:
 def _next_build_file(settings: Settings, warehouse: int, replaced: Path | None) -> None:
     """Make `build.duckdb` a copy of the published `warehouse` (open, held against writers),
     and note its chunks' digests for the next publish."""
-    published = os.fstat(warehouse)
-    digests = chunk_digests(warehouse)
     try:
+        published = os.fstat(warehouse)
+        digests = chunk_digests(warehouse)
         if replaced is not None and _update_in_place(replaced, warehouse, digests, settings):
             os.replace(replaced, settings.build_path)
             _fsync(settings.home)
@@ -309,8 +309,11 @@ def _save_digests(settings: Settings, published: os.stat_result, digests: bytes)
     """Note the published warehouse's digests with what identifies its file (`published`,
     taken before they were worked out, while no writer could open it)."""
     staging = settings.home / f".warehouse.{os.getpid()}.digests.tmp"
-    staging.write_bytes(_identity(published).encode() + b"\n" + digests)
-    os.replace(staging, settings.digests_path)
+    try:
+        staging.write_bytes(_identity(published).encode() + b"\n" + digests)
+        os.replace(staging, settings.digests_path)
+    except OSError:  # the next publish then copies the warehouse whole, as without digests
+        staging.unlink(missing_ok=True)
 
 
 def _saved_digests(settings: Settings, stat: os.stat_result) -> bytes | None:
