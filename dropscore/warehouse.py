@@ -106,16 +106,20 @@ def publish(settings: Settings, alongside: Callable[[Path], object] | None = Non
             warehouse = stack.enter_context(_held_against_writers(settings.build_path))
             os.fsync(warehouse)  # a no-op after DuckDB's own checkpoint, unless it was not
             os.replace(settings.build_path, settings.warehouse_path)
-            _fsync(settings.home)
-        except OSError as error:
+        except BaseException as error:
             if replaced is not None:
                 replaced.unlink(missing_ok=True)
-            raise WarehouseError(f"cannot publish to {settings.warehouse_path}: {error}") from None
+            if isinstance(error, OSError):
+                raise WarehouseError(
+                    f"cannot publish to {settings.warehouse_path}: {error}"
+                ) from None
+            raise
         started = None
         if alongside is not None:
             started = meanwhile("alongside-publish", alongside, settings.warehouse_path)
             stack.callback(wait, [started])  # before the hold is let go: it reads the file
         try:
+            _fsync(settings.home)  # the rename, on disk
             _next_build_file(settings, warehouse, replaced)
         except OSError as error:
             raise BuildFileNotMade(
@@ -172,6 +176,8 @@ def _next_build_file(settings: Settings, warehouse: int, replaced: Path | None) 
             os.replace(replaced, settings.build_path)
             _fsync(settings.home)
         else:
+            if replaced is not None:  # its space, for the copy
+                _delete_in_background(replaced)
             _copy_into_place(warehouse, settings.build_path)
         _save_digests(settings, published, digests)
     finally:
@@ -186,8 +192,10 @@ def _delete_in_background(path: Path) -> None:
         descriptor = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return
-    path.unlink()
-    meanwhile("free-old-warehouse", os.close, descriptor)
+    try:
+        path.unlink()
+    finally:
+        meanwhile("free-old-warehouse", os.close, descriptor)
 
 
 def _copy_into_place(source: int, target: Path) -> None:
@@ -239,7 +247,10 @@ def _update_in_place(replaced: Path, source: int, digests: bytes, settings: Sett
     of this very file, unchanged since (same inode, size and modification time). False when it
     cannot be done, having written nothing.
     """
-    descriptor = os.open(replaced, os.O_RDWR)
+    try:
+        descriptor = os.open(replaced, os.O_RDWR)
+    except OSError:  # made read-only by its owner, say: a copy does without writing it
+        return False
     try:
         if not _only_descriptor(descriptor):
             return False

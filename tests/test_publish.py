@@ -103,6 +103,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+WRITER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("open", flush=True)
+sys.stdin.read()
+"""
+
+
 def open_file(inode: int) -> Path:
     """This process's descriptor of the file with that inode, as a path."""
     for descriptor in Path("/proc/self/fd").iterdir():
@@ -288,3 +296,27 @@ def test_a_run_that_cannot_make_its_next_build_file_still_publishes_and_reports(
     monkeypatch.undo()
     with run_lock(settings):
         assert sha256(settings.build_path) == sha256(settings.warehouse_path)
+
+
+def test_a_build_file_open_for_writing_elsewhere_is_not_published(settings):
+    duckdb_file(settings.build_path, 1_000)
+    publish(settings)
+    before = sha256(settings.warehouse_path)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(settings.build_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout.readline() == "open\n"
+        with pytest.raises(warehouse.WarehouseError) as refused:
+            publish(settings)
+    finally:
+        writer.communicate("", timeout=60)
+    assert str(refused.value) == (
+        f"{settings.build_path} is open for writing elsewhere (a read-write DuckDB session?); "
+        "close it and try again"
+    )
+    assert sha256(settings.warehouse_path) == before
+    assert list(settings.home.glob(".warehouse.*.tmp")) == []
