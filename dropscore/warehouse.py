@@ -181,7 +181,7 @@ def _next_build_file(settings: Settings, warehouse: int, replaced: Path | None) 
             _copy_into_place(warehouse, settings.build_path)
         _save_digests(settings, published, digests)
     finally:
-        if replaced is not None:  # still there when it was not brought up to date
+        if replaced is not None:  # still there after an error: neither renamed nor freed
             _delete_in_background(replaced)
 
 
