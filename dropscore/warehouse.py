@@ -119,7 +119,9 @@ def publish(settings: Settings, alongside: Callable[[Path], object] | None = Non
             started = meanwhile("alongside-publish", alongside, settings.warehouse_path)
             stack.callback(wait, [started])  # before the hold is let go: it reads the file
         try:
-            _fsync(settings.home)  # the rename, on disk
+            # The rename on disk before the replaced file is written: after a power cut, the
+            # warehouse must not be the replaced file half brought up to date.
+            _fsync(settings.home)
             _next_build_file(settings, warehouse, replaced)
         except OSError as error:
             raise BuildFileNotMade(
@@ -306,9 +308,7 @@ def _copy_range(source: int, target: int, start: int, end: int) -> None:
         data = os.pread(source, min(end - start, _DIRECT_CHUNK), start)
         if not data:
             raise OSError(errno.EIO, "the published warehouse ended early")
-        written = 0
-        while written < len(data):
-            written += os.pwrite(target, memoryview(data)[written:], start + written)
+        _write_fully(target, memoryview(data), start)
         start += len(data)
 
 
@@ -359,6 +359,13 @@ def _read_fully(source: int, view: memoryview, offset: int) -> int:
     return read
 
 
+def _write_fully(target: int, data: memoryview, offset: int) -> None:
+    """Write all of `data` at `offset`: a full disk writes short before it refuses."""
+    written = 0
+    while written < len(data):
+        written += os.pwritev(target, [data[written:]], offset + written)
+
+
 def copy_durably(source: int, target: Path) -> None:
     """Copy the open file `source` over `target`, on disk when this returns.
 
@@ -390,11 +397,8 @@ def _copy(source: int, target: Path, flags: int, alignment: int) -> None:
             while read := _read_fully(source, chunk, offset):
                 whole_blocks = -(-read // alignment) * alignment
                 chunk[read:whole_blocks] = bytes(whole_blocks - read)  # the last block, padded
-                written = 0
-                while written < whole_blocks:  # a full disk writes short before it refuses
-                    written += os.pwritev(
-                        target_fd, [chunk[written:whole_blocks]], offset + written
-                    )
+                with chunk[:whole_blocks] as blocks:  # let go even when the write fails
+                    _write_fully(target_fd, blocks, offset)
                 offset += read
         os.ftruncate(target_fd, offset)  # the padding off again
         os.fsync(target_fd)
