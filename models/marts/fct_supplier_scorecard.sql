@@ -40,31 +40,70 @@ window_lines as (
 
 ),
 
+line_groups as (
+
+    -- The window's lines counted per supplier and combination of the flags the counts below
+    -- filter on: ~75,000 groups for 10M lines, so that each count filters groups, not lines
+    -- (0.55 s instead of 1.3 s at 10M lines). Sums of parts: a sum of NULLs stays NULL.
+    select
+        supplier_id,
+        is_mature,
+        is_shipped,
+        is_cancelled,
+        is_seller_cancelled,
+        is_late_shipment,
+        is_late_delivery,
+        has_dispute,
+        has_defect_dispute,
+        has_delivery_failure_dispute,
+        has_refund,
+        count(*) as lines,
+        sum(line_amount) as line_amount,
+        sum(recovered_amount) as recovered_amount,
+        sum(customer_refund_amount) as customer_refund_amount,
+        sum(return_cost) as return_cost,
+        sum(resend_cost) as resend_cost,
+        sum(loss_amount) as loss_amount,
+        any_value(currency) as currency,
+    from window_lines
+    group by all
+
+),
+
 line_counts as (
 
     -- Rates count mature lines only; provisional lines are counted apart, never in a verdict.
+    -- A count no group matches is NULL here, 0 in `counts`.
     select
         supplier_id,
         bool_or(has_dispute is not null) as has_dispute_data,
-        count(*) as lines,
-        count(*) filter (where is_mature) as mature_lines,
-        count(*) filter (where not is_mature) as provisional_lines,
-        count(*) filter (where is_mature and is_shipped) as mature_shipped_lines,
-        count(*) filter (where is_mature and is_shipped and has_defect_dispute) as defect_lines,
-        count(*) filter (where is_mature and is_shipped and has_delivery_failure_dispute)
+        sum(lines)::bigint as lines,
+        sum(lines) filter (where is_mature)::bigint as mature_lines,
+        sum(lines) filter (where not is_mature)::bigint as provisional_lines,
+        sum(lines) filter (where is_mature and is_shipped)::bigint as mature_shipped_lines,
+        sum(lines) filter (where is_mature and is_shipped and has_defect_dispute)::bigint
+            as defect_lines,
+        sum(lines) filter (
+            where is_mature and is_shipped and has_delivery_failure_dispute
+        )::bigint
             as not_received_lines,
-        count(*) filter (where not is_mature and is_shipped) as provisional_shipped_lines,
-        count(*) filter (where not is_mature and is_shipped and has_defect_dispute)
+        sum(lines) filter (where not is_mature and is_shipped)::bigint as provisional_shipped_lines,
+        sum(lines) filter (where not is_mature and is_shipped and has_defect_dispute)::bigint
             as provisional_defect_lines,
-        count(*) filter (where not is_mature and is_shipped and has_delivery_failure_dispute)
+        sum(lines) filter (
+            where not is_mature and is_shipped and has_delivery_failure_dispute
+        )::bigint
             as provisional_not_received_lines,
-        count(*) filter (where is_mature and has_dispute) as disputed_lines,
-        count(*) filter (where is_mature and has_refund) as refunded_lines,
-        count(*) filter (where is_mature and is_seller_cancelled) as seller_cancelled_lines,
-        count(*) filter (where is_mature and is_late_shipment) as late_shipment_lines,
-        count(is_late_shipment) filter (where is_mature) as shipped_lines,
-        count(*) filter (where is_mature and is_late_delivery) as late_delivery_lines,
-        count(is_late_delivery) filter (where is_mature) as delivered_lines_with_promise,
+        sum(lines) filter (where is_mature and has_dispute)::bigint as disputed_lines,
+        sum(lines) filter (where is_mature and has_refund)::bigint as refunded_lines,
+        sum(lines) filter (where is_mature and is_seller_cancelled)::bigint
+            as seller_cancelled_lines,
+        sum(lines) filter (where is_mature and is_late_shipment)::bigint as late_shipment_lines,
+        sum(lines) filter (where is_mature and is_late_shipment is not null)::bigint
+            as shipped_lines,
+        sum(lines) filter (where is_mature and is_late_delivery)::bigint as late_delivery_lines,
+        sum(lines) filter (where is_mature and is_late_delivery is not null)::bigint
+            as delivered_lines_with_promise,
         -- what was spent: a cancelled line was never paid for
         coalesce(
             sum(line_amount) filter (where is_mature and not is_cancelled), 0
@@ -84,7 +123,7 @@ line_counts as (
         sum(resend_cost)::decimal(18, 2) as resend_cost,
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         any_value(currency) as currency,
-    from window_lines
+    from line_groups
     group by supplier_id
 
 ),
@@ -135,7 +174,7 @@ counts as (
             'provisional_not_received_lines', 'disputed_lines', 'refunded_lines',
         ] %}
         case
-            when line_counts.has_dispute_data then line_counts.{{ column }}
+            when line_counts.has_dispute_data then coalesce(line_counts.{{ column }}, 0)
         end as {{ column }},
         {% endfor %}
         coalesce(line_counts.seller_cancelled_lines, 0) as seller_cancelled_lines,
