@@ -220,7 +220,7 @@ def run(paths: tuple[Path, ...], format_name, dbt_vars: tuple[str, ...], setting
         dropscore run exports/*.csv
     """
     from dropscore.pipeline import run as run_pipeline
-    from dropscore.report import render_report
+    from dropscore.report import prepare_charts, render_report
 
     result = run_pipeline(
         settings,
@@ -229,6 +229,7 @@ def run(paths: tuple[Path, ...], format_name, dbt_vars: tuple[str, ...], setting
         parse_vars(dbt_vars),
         echo_progress,
         alongside_publish=render_report,
+        before_publish=prepare_charts,
     )
     click.echo(f"published {result.warehouse} ({result.elapsed_seconds:.1f} s)")
     write_weekly_report(settings, result.alongside)
@@ -286,7 +287,7 @@ def demo(orders: int, seed: int, serve_dashboard: bool, port: int, settings: Set
         dropscore demo --orders 5000 --no-serve
     """
     from dropscore.pipeline import run as run_pipeline
-    from dropscore.report import render_report
+    from dropscore.report import prepare_charts, render_report
     from ingest.generate import generate as generate_exports
 
     exports = generate_exports(settings.home / "demo-exports", orders=orders, seed=seed)
@@ -296,6 +297,7 @@ def demo(orders: int, seed: int, serve_dashboard: bool, port: int, settings: Set
         [exports.orders, exports.disputes],
         progress=echo_progress,
         alongside_publish=render_report,
+        before_publish=prepare_charts,
     )
     click.echo(f"warehouse: {result.warehouse}")
     write_weekly_report(settings, result.alongside)

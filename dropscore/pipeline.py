@@ -84,12 +84,16 @@ def run(
     progress: Progress = _silent,
     unit_tests: bool = False,
     alongside_publish: Callable[[Path], object] | None = None,
+    before_publish: Callable[[], object] | None = None,
 ) -> BuildResult:
     """Ingest, build and publish under one lock: the weekly job.
 
     `alongside_publish` is called with the published warehouse as soon as it is in place, while
     the next build file is made (`publish`): it reads exactly what was published, in time the
     run spends on the disk. Its result, or what it raised, is in `BuildResult.alongside`.
+    `before_publish` is started on a thread once dbt has built every model, while DuckDB writes
+    the build file out, for what `alongside_publish` can get ready beforehand; what it raises
+    is left for `alongside_publish` to meet.
     """
     with _writable_home(settings), run_lock(settings):
         # dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which
@@ -97,7 +101,9 @@ def run(
         dbt_imported = meanwhile("import-dbt", importlib.import_module, "dbt.cli.main")
         _ingest(settings, paths, format_name, progress)
         wait([dbt_imported])
-        return _build(settings, dbt_vars or {}, progress, unit_tests, alongside_publish)
+        return _build(
+            settings, dbt_vars or {}, progress, unit_tests, alongside_publish, before_publish
+        )
 
 
 # What the operating system says when a home cannot take another byte, as DuckDB and dbt pass it on.
@@ -187,6 +193,7 @@ def _build(
     progress: Progress,
     unit_tests: bool,
     alongside_publish: Callable[[Path], object] | None = None,
+    before_publish: Callable[[], object] | None = None,
 ) -> BuildResult:
     started = datetime.now(UTC)
     fingerprint = _models_fingerprint(dbt_vars)
@@ -196,7 +203,7 @@ def _build(
         full_refresh, built_through = _start_attempt(con, started, fingerprint)
     finally:
         con.close()
-    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh)
+    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh, before_publish)
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
     try:
@@ -285,6 +292,7 @@ def _dbt_build(
     progress: Progress,
     unit_tests: bool,
     full_refresh: bool,
+    when_built: Callable[[], object] | None = None,
 ) -> int:
     from dbt.cli.main import dbtRunner  # imported late: it takes a second to import
 
@@ -319,6 +327,10 @@ def _dbt_build(
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         result = dbtRunner(callbacks=[on_event]).invoke(arguments)
+        if result.success and when_built is not None:
+            # Closing dbt's database is DuckDB's checkpoint (1-2 s at 10M lines), which runs
+            # without Python's lock: time for Python work on the other core.
+            meanwhile("when-built", when_built)
     finally:
         logging.raiseExceptions = raise_exceptions
         _release_dbt_database()

@@ -20,10 +20,10 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import duckdb
-import xxhash
 
 from dropscore.background import meanwhile
 from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
+from dropscore.digests import CHUNK_BYTES, DIGEST_BYTES, chunk_digests
 
 
 class WarehouseError(Exception):
@@ -219,23 +219,6 @@ def _fsync(path: Path) -> None:
 
 
 # --- bringing the replaced warehouse up to date ---------------------------------------------
-# Fixed chunks from the start of the file, so nothing here depends on DuckDB's layout. 64 KiB:
-# DuckDB writes blocks of 256 KiB after a 12 KiB header, so a changed block dirties at most
-# five chunks; larger chunks would write more, smaller ones cost more calls to hash.
-CHUNK_BYTES = 64 << 10
-_DIGEST_BYTES = 16  # xxh3-128: ~18 GB/s; 128 bits leave no chance of two chunks mistaken
-
-
-def chunk_digests(source: int) -> bytes:
-    """The xxh3-128 digest of every CHUNK_BYTES of the open file, one after the other."""
-    digests = bytearray()
-    with mmap.mmap(-1, _DIRECT_CHUNK) as buffer, memoryview(buffer) as view:
-        offset = 0
-        while read := _read_fully(source, view, offset):
-            for start in range(0, read, CHUNK_BYTES):
-                digests += xxhash.xxh3_128_digest(view[start : min(read, start + CHUNK_BYTES)])
-            offset += read
-    return bytes(digests)
 
 
 def _update_in_place(replaced: Path, source: int, digests: bytes, settings: Settings) -> bool:
@@ -291,9 +274,9 @@ def _only_descriptor(descriptor: int) -> bool:
 def _changed_ranges(previous: bytes, digests: bytes, size: int) -> Iterator[tuple[int, int]]:
     """Byte ranges, runs of adjacent chunks, where `digests` differs from `previous`."""
     start = None
-    for index in range(0, len(digests), _DIGEST_BYTES):
-        changed = digests[index : index + _DIGEST_BYTES] != previous[index : index + _DIGEST_BYTES]
-        offset = index // _DIGEST_BYTES * CHUNK_BYTES
+    for index in range(0, len(digests), DIGEST_BYTES):
+        changed = digests[index : index + DIGEST_BYTES] != previous[index : index + DIGEST_BYTES]
+        offset = index // DIGEST_BYTES * CHUNK_BYTES
         if changed and start is None:
             start = offset
         elif not changed and start is not None:
@@ -335,7 +318,7 @@ def _saved_digests(settings: Settings, stat: os.stat_result) -> bytes | None:
         return None
     if header != _identity(stat).encode():
         return None
-    if len(digests) != -(-stat.st_size // CHUNK_BYTES) * _DIGEST_BYTES:
+    if len(digests) != -(-stat.st_size // CHUNK_BYTES) * DIGEST_BYTES:
         return None
     return digests
 
@@ -348,8 +331,8 @@ _DIRECT_CHUNK = 16 << 20
 
 def _read_fully(source: int, view: memoryview, offset: int) -> int:
     """Fill `view` from the open file at `offset`, short only at its end; how much was read.
-    One read can return less than asked (a network file system, a signal), and every chunk
-    must start at a multiple of CHUNK_BYTES of the file."""
+    One read can return less than asked (a network file system, a signal), and a copy must
+    write whole blocks at their own offsets."""
     read = 0
     while read < len(view):
         got = os.preadv(source, [view[read:]], offset + read)

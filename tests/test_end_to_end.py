@@ -88,6 +88,25 @@ def test_a_run_succeeds_while_a_reader_holds_the_published_warehouse(settings, s
     )
 
 
+def test_before_publish_runs_on_a_thread_once_dbt_has_built_and_never_for_a_failed_build(
+    settings, sample_exports
+):
+    calls = []
+
+    def before_publish() -> None:
+        calls.append(threading.current_thread().name)
+
+    files = [sample_exports.orders, sample_exports.disputes]
+    with pytest.raises(BuildFailed):
+        run(settings, files, dbt_vars={"min_mature_lines": "x"}, before_publish=before_publish)
+    assert calls == []
+    run(settings, files, before_publish=before_publish)
+    for thread in threading.enumerate():
+        if thread.name == "when-built":
+            thread.join()
+    assert calls == ["when-built"]
+
+
 def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_path):
     settings = copy_home(built_settings, tmp_path / "home")
     publish(settings)  # over the warehouse copied with the home

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import xxhash
 from click.testing import CliRunner
 
 from dropscore import warehouse
 from dropscore.cli import cli
 from dropscore.config import Settings
-from dropscore.warehouse import CHUNK_BYTES, publish, run_lock
+from dropscore.digests import CHUNK_BYTES, chunk_digests, digests_here
+from dropscore.warehouse import publish, run_lock
 from ingest.generate import generate
 
 
@@ -87,6 +89,30 @@ def test_the_replaced_warehouse_becomes_the_next_build_file_with_only_changed_ch
         for start, end in changed
     ]
     assert list(settings.home.glob(".warehouse.*.tmp")) == []
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, 5 * CHUNK_BYTES // 2])
+def test_chunk_digests_from_the_child_process_are_each_chunks_digest(tmp_path, size):
+    data = random.Random(size).randbytes(size)
+    (tmp_path / "file").write_bytes(data)
+    expected = b"".join(
+        xxhash.xxh3_128_digest(data[start : start + CHUNK_BYTES])
+        for start in range(0, size, CHUNK_BYTES)
+    )
+    descriptor = os.open(tmp_path / "file", os.O_RDONLY)
+    try:
+        assert chunk_digests(descriptor) == digests_here(descriptor) == expected
+    finally:
+        os.close(descriptor)
+
+
+def test_a_file_the_child_cannot_hash_is_an_error_not_digests(tmp_path):
+    descriptor = os.open(tmp_path, os.O_RDONLY)  # a folder: a size, but nothing to map
+    try:
+        with pytest.raises(OSError, match="cannot read the file to hash it"):
+            chunk_digests(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def duckdb_file(path: Path, rows: int) -> None:
