@@ -23,7 +23,7 @@ import duckdb
 
 from dropscore.background import meanwhile
 from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
-from dropscore.digests import CHUNK_BYTES, DIGEST_BYTES, chunk_digests
+from dropscore.digests import CHUNK_BYTES, DIGEST_BYTES, chunk_digests, read_fully
 
 
 class WarehouseError(Exception):
@@ -329,19 +329,6 @@ _DIRECT_ALIGNMENT = 4096
 _DIRECT_CHUNK = 16 << 20
 
 
-def _read_fully(source: int, view: memoryview, offset: int) -> int:
-    """Fill `view` from the open file at `offset`, short only at its end; how much was read.
-    One read can return less than asked (a network file system, a signal), and a copy must
-    write whole blocks at their own offsets."""
-    read = 0
-    while read < len(view):
-        got = os.preadv(source, [view[read:]], offset + read)
-        if not got:
-            break
-        read += got
-    return read
-
-
 def _write_fully(target: int, data: memoryview, offset: int) -> None:
     """Write all of `data` at `offset`: a full disk writes short before it refuses."""
     written = 0
@@ -377,7 +364,7 @@ def _copy(source: int, target: Path, flags: int, alignment: int) -> None:
             memoryview(buffer) as chunk,  # page-aligned, as O_DIRECT needs
         ):
             offset = 0
-            while read := _read_fully(source, chunk, offset):
+            while read := read_fully(source, chunk, offset):
                 whole_blocks = -(-read // alignment) * alignment
                 chunk[read:whole_blocks] = bytes(whole_blocks - read)  # the last block, padded
                 with chunk[:whole_blocks] as blocks:  # let go even when the write fails

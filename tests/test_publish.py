@@ -18,10 +18,10 @@ import pytest
 import xxhash
 from click.testing import CliRunner
 
-from dropscore import warehouse
+from dropscore import digests, warehouse
 from dropscore.cli import cli
 from dropscore.config import Settings
-from dropscore.digests import CHUNK_BYTES, chunk_digests, digests_here
+from dropscore.digests import CHUNK_BYTES, chunk_digests
 from dropscore.warehouse import publish, run_lock
 from ingest.generate import generate
 
@@ -91,25 +91,50 @@ def test_the_replaced_warehouse_becomes_the_next_build_file_with_only_changed_ch
     assert list(settings.home.glob(".warehouse.*.tmp")) == []
 
 
-@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, 5 * CHUNK_BYTES // 2])
-def test_chunk_digests_from_the_child_process_are_each_chunks_digest(tmp_path, size):
-    data = random.Random(size).randbytes(size)
-    (tmp_path / "file").write_bytes(data)
-    expected = b"".join(
+def expected_digests(data: bytes) -> bytes:
+    return b"".join(
         xxhash.xxh3_128_digest(data[start : start + CHUNK_BYTES])
-        for start in range(0, size, CHUNK_BYTES)
+        for start in range(0, len(data), CHUNK_BYTES)
     )
-    descriptor = os.open(tmp_path / "file", os.O_RDONLY)
-    try:
-        assert chunk_digests(descriptor) == digests_here(descriptor) == expected
-    finally:
+
+
+@pytest.fixture
+def hashed_file(tmp_path):
+    """An open file of random bytes, and the digests it should get."""
+
+    def make(size: int) -> tuple[int, bytes]:
+        data = random.Random(size).randbytes(size)
+        (tmp_path / "file").write_bytes(data)
+        descriptor = os.open(tmp_path / "file", os.O_RDONLY)
+        opened.append(descriptor)
+        return descriptor, expected_digests(data)
+
+    opened: list[int] = []
+    yield make
+    for descriptor in opened:
         os.close(descriptor)
 
 
-def test_a_file_the_child_cannot_hash_is_an_error_not_digests(tmp_path):
-    descriptor = os.open(tmp_path, os.O_RDONLY)  # a folder: a size, but nothing to map
+# the last: a file longer than one read of the child's, ending in part of a chunk
+@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, 5 * CHUNK_BYTES // 2, (17 << 20) + 100])
+def test_chunk_digests_come_from_the_child_process(hashed_file, monkeypatch, size):
+    descriptor, expected = hashed_file(size)
+    monkeypatch.setattr(digests, "digests_here", None)  # not here: the child's only
+    assert chunk_digests(descriptor) == expected
+
+
+@pytest.mark.parametrize("child", ["/bin/false", "/bin/echo"], ids=["fails", "answers-wrong"])
+def test_a_child_that_cannot_hash_leaves_it_to_this_process(hashed_file, monkeypatch, child):
+    descriptor, expected = hashed_file(3 * CHUNK_BYTES + 5)
+    monkeypatch.setattr(sys, "executable", child)
+    assert chunk_digests(descriptor) == expected
+
+
+def test_a_file_that_cannot_be_read_is_an_error_not_digests(tmp_path):
+    (tmp_path / "file").write_bytes(b"x" * CHUNK_BYTES)
+    descriptor = os.open(tmp_path / "file", os.O_WRONLY)
     try:
-        with pytest.raises(OSError, match="cannot read the file to hash it"):
+        with pytest.raises(OSError):
             chunk_digests(descriptor)
     finally:
         os.close(descriptor)

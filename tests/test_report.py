@@ -6,6 +6,8 @@ import csv
 import datetime as dt
 import re
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -652,3 +654,19 @@ def test_without_earlier_verdicts_the_section_lists_who_is_avoid_now(built_setti
     assert section.note.startswith("No earlier verdicts are recorded")
     assert len(section.rows) == avoid
     assert {row["was"] for row in section.rows} == {None}
+
+
+def test_prepare_charts_loads_what_the_first_chart_would_wait_for():
+    # in a process of its own: dropscore.report imports neither library itself
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from dropscore.report import prepare_charts; prepare_charts(); "
+            "print(' '.join(m for m in ('altair', 'vl_convert') if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.split() == ["altair", "vl_convert"]
