@@ -33,7 +33,7 @@ def chunk_digests(source: int) -> bytes:
     A wrong digest would leave a stale chunk in the next build file, so the child is given the
     chunk size and runs this very module: `-P` keeps the working directory off its path, and
     the folder this `dropscore` was imported from goes first on it."""
-    expected = -(-os.fstat(source).st_size // CHUNK_BYTES) * DIGEST_BYTES
+    expected = digests_length(os.fstat(source).st_size)
     if sys.executable:
         package_parent = str(Path(__file__).resolve().parent.parent)
         path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
@@ -50,6 +50,12 @@ def chunk_digests(source: int) -> bytes:
             if child.returncode == 0 and len(child.stdout) == expected:
                 return child.stdout
     return digests_here(source)
+
+
+def digests_length(file_size: int) -> int:
+    """How many bytes of digests a file of `file_size` bytes has: one per chunk, the last
+    chunk perhaps short."""
+    return -(-file_size // CHUNK_BYTES) * DIGEST_BYTES
 
 
 def digests_here(source: int, chunk_bytes: int = CHUNK_BYTES) -> bytes:

@@ -23,7 +23,13 @@ import duckdb
 
 from dropscore.background import meanwhile
 from dropscore.config import STORAGE_COMPATIBILITY_VERSION, Settings
-from dropscore.digests import CHUNK_BYTES, DIGEST_BYTES, chunk_digests, read_fully
+from dropscore.digests import (
+    CHUNK_BYTES,
+    DIGEST_BYTES,
+    chunk_digests,
+    digests_length,
+    read_fully,
+)
 
 
 class WarehouseError(Exception):
@@ -318,7 +324,7 @@ def _saved_digests(settings: Settings, stat: os.stat_result) -> bytes | None:
         return None
     if header != _identity(stat).encode():
         return None
-    if len(digests) != -(-stat.st_size // CHUNK_BYTES) * DIGEST_BYTES:
+    if len(digests) != digests_length(stat.st_size):
         return None
     return digests
 
