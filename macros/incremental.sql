@@ -93,6 +93,33 @@
         union
         select supplier_order_id from {{ arg_dict['temp_relation'] }}
     );
-    insert into {{ arg_dict['target_relation'] }} ({{ columns }})
-    select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    {{ append_in_whole_row_groups(
+        arg_dict['target_relation'], arg_dict['temp_relation'], columns, 'supplier_order_id'
+    ) }}
+{% endmacro %}
+
+
+{# dbt-duckdb's delete+insert, for a key of one column, appending as below. #}
+{% macro duckdb__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) %}
+    {%- if unique_key is not string or incremental_predicates -%}
+        {{ exceptions.raise_compiler_error("delete+insert takes a unique_key of one column here") }}
+    {%- endif -%}
+    delete from {{ target }}
+    where {{ unique_key }} in (select {{ unique_key }} from {{ source }});
+    {{ append_in_whole_row_groups(
+        target, source, get_quoted_csv(dest_columns | map(attribute='name')), unique_key
+    ) }}
+{% endmacro %}
+
+
+{#
+    The rebuilt rows, appended in order. An ordered insert appends them as one stream, in whole
+    row groups; unordered, each thread leaves a partial one behind (as in dbt's temp table), and
+    DuckDB's next checkpoint merges those with their neighbours, compressing every row again: at
+    ten million order lines 1.3-1.8 s per order-line table, against 0.02 s, for ~0.3 s of sort.
+#}
+{% macro append_in_whole_row_groups(target, source, columns, key) %}
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ source }}
+    order by {{ key }}
 {% endmacro %}
