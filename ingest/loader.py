@@ -37,6 +37,12 @@ from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
 
 SNIFF_BYTES = 64 * 1024
 LARGE_FILE_BYTES = 16 * 1024 * 1024  # above this a load reports its progress
+# A file of up to this many lines is appended in file order, as one stream in whole row groups.
+# Unordered, the two threads leave partial ones, which DuckDB's checkpoint merges with their
+# neighbours and compresses again when the build file closes: a weekly export of 456,948 lines
+# into ten million loaded 1.2-1.7 s faster in order (the close 1.2-1.3 s -> 0.07 s). A larger
+# file, a first load of years, goes unsorted: in order, 10M lines took 15 s longer to append.
+ORDERED_APPEND_LINES = 1_000_000
 SPREADSHEET_ROWS = 1_048_576  # Excel's and LibreOffice's most rows, the header's included
 JSON_BATCH_ROWS = 10_000
 
@@ -555,7 +561,9 @@ def _exported_at(fmt: Format, cells: Cells) -> str:
     return inferred
 
 
-def _insert(con, fmt: Format, cells: Cells, load_id: int, path: Path, report) -> int:
+def _insert(
+    con, fmt: Format, cells: Cells, load_id: int, path: Path, report, in_file_order: bool
+) -> int:
     exported_at = _exported_at(fmt, cells)
     with _reporting(con, report, f"{path.name}: loading"):
         for output in fmt.all_outputs:
@@ -571,6 +579,7 @@ def _insert(con, fmt: Format, cells: Cells, load_id: int, path: Path, report) ->
                     __line as source_line
                 from incoming
                 {f"where {output.where}" if output.where else ""}
+                {"order by __line" if in_file_order else ""}
                 """
             )
     return con.execute("select count(*) from incoming").fetchall()[0][0]
@@ -704,7 +713,8 @@ def _append(loading: _Loading, cells: Cells) -> tuple[int, int, int]:
         load_id = load_id[0][0]
         rejected = _reject(con, fmt, load_id, loading.label)
         _check_cells(con, path, fmt, cells, loading.label, report)
-        rows = _insert(con, fmt, cells, load_id, path, report)
+        in_file_order = loading.lines <= ORDERED_APPEND_LINES
+        rows = _insert(con, fmt, cells, load_id, path, report, in_file_order)
         con.execute(
             "insert into raw.loads values (?, ?, ?, ?, ?, 'loaded', ?, ?, null, now())",
             [load_id, path.name, str(path.resolve()), loading.checksum, fmt.name, rows, rejected],

@@ -416,3 +416,41 @@ def test_the_cli_prints_one_line_and_exits_1_on_a_bad_file(tmp_path):
     assert result.output == (
         f"Error: {bad}, line 2, column 'unit_price': expected an amount such as 12.50, got 'ten'\n"
     )
+
+
+ROW_GROUP_ROWS = 122_880  # DuckDB's
+
+
+@pytest.mark.parametrize("lines_in_order", [1_000_000, 0])
+def test_a_weekly_export_is_appended_in_file_order_in_whole_row_groups(
+    settings, tmp_path, monkeypatch, lines_in_order
+):
+    """Appended unordered, a file leaves partial row groups that DuckDB's checkpoint merges and
+    compresses again; a file up to ORDERED_APPEND_LINES long is appended as one stream."""
+    from ingest import loader
+    from ingest.generate import generate
+
+    monkeypatch.setattr(loader, "ORDERED_APPEND_LINES", lines_in_order)
+    first, week = (generate(tmp_path / name, orders=250_000, seed=seed) for name, seed in
+                   (("first", 1), ("week", 2)))  # fmt: skip
+    assert week.lines > 2 * ROW_GROUP_ROWS
+    row_groups = """
+        select sum(count)
+        from pragma_storage_info('raw.dropscore_order_lines')
+        where column_id = 0 and segment_type <> 'VALIDITY'
+        group by row_group_id order by row_group_id
+    """
+    ingest(settings, [first.orders])
+    before = len(raw_rows(settings, row_groups))
+    ingest(settings, [week.orders])
+    appended = [count for (count,) in raw_rows(settings, row_groups)[before:]]
+    in_order = raw_rows(
+        settings,
+        f"select bool_and(source_line = rowid + 2 - {first.lines}) "
+        "from raw.dropscore_order_lines where load_id = 2",
+    )
+    if lines_in_order:
+        assert appended[:-1] == [ROW_GROUP_ROWS] * (len(appended) - 1)
+        assert in_order == [(True,)]
+    else:  # what the order is for: unordered, the threads leave partial row groups
+        assert any(count < ROW_GROUP_ROWS for count in appended[:-1])
