@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dropscore.cli import cli
-from dropscore.config import PROJECT_DIR
+from dropscore.config import PROJECT_DIR, Settings
 from dropscore.pipeline import ingest
 from ingest.errors import InputError
 from ingest.loader import load_files
@@ -421,19 +421,29 @@ def test_the_cli_prints_one_line_and_exits_1_on_a_bad_file(tmp_path):
 ROW_GROUP_ROWS = 122_880  # DuckDB's
 
 
+@pytest.fixture(scope="module")
+def a_week_after(tmp_path_factory):
+    """A small first export, and a weekly one of more than two row groups."""
+    from ingest.generate import generate
+
+    out = tmp_path_factory.mktemp("row-groups")
+    first = generate(out / "first", orders=1_000, seed=1)
+    week = generate(out / "week", orders=250_000, seed=2)
+    assert week.lines > 2 * ROW_GROUP_ROWS
+    return first, week
+
+
 @pytest.mark.parametrize("lines_in_order", [1_000_000, 0])
 def test_a_weekly_export_is_appended_in_file_order_in_whole_row_groups(
-    settings, tmp_path, monkeypatch, lines_in_order
+    a_week_after, tmp_path, monkeypatch, lines_in_order
 ):
     """Appended unordered, a file leaves partial row groups that DuckDB's checkpoint merges and
     compresses again; a file up to ORDERED_APPEND_LINES long is appended as one stream."""
     from ingest import loader
-    from ingest.generate import generate
 
     monkeypatch.setattr(loader, "ORDERED_APPEND_LINES", lines_in_order)
-    first, week = (generate(tmp_path / name, orders=250_000, seed=seed) for name, seed in
-                   (("first", 1), ("week", 2)))  # fmt: skip
-    assert week.lines > 2 * ROW_GROUP_ROWS
+    first, week = a_week_after
+    settings = Settings(home=tmp_path, threads=2)  # one thread appends whole row groups anyway
     row_groups = """
         select sum(count)
         from pragma_storage_info('raw.dropscore_order_lines')
