@@ -42,7 +42,8 @@ LARGE_FILE_BYTES = 16 * 1024 * 1024  # above this a load reports its progress
 # neighbours and compresses again when the build file closes: a weekly export of 456,948 lines
 # into ten million loaded in 3.3-4.7 s in order, 5.6-6.4 s without (closing the file 1.2-1.3 s
 # -> 0.07 s). A larger file, a first load of years, goes unsorted: in order, 10M lines took
-# 15 s longer to append.
+# 15 s longer to append. The incremental tables append their rebuilt rows by the same rule
+# (macros/incremental.sql).
 ORDERED_APPEND_LINES = 1_000_000
 SPREADSHEET_ROWS = 1_048_576  # Excel's and LibreOffice's most rows, the header's included
 JSON_BATCH_ROWS = 10_000

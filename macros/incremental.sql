@@ -122,7 +122,8 @@
     checkpoint merges those with their neighbours, compressing every row again: at ten million
     order lines 1.3-1.8 s per order-line table, against 0.02 s, for ~0.3 s of sort. An increment
     that rebuilds millions of rows (the first dispute data, a whole history exported again) goes
-    unsorted, as ingest does with a large file (in order, 10M lines took 15 s longer there).
+    unsorted, as ingest does with a file longer than its ORDERED_APPEND_LINES (ingest/loader.py,
+    the same bound and the same reason; in order, 10M lines took 15 s longer there).
 #}
 {% macro append_in_whole_row_groups(target, source, columns, key) %}
     {%- set rows = run_query('select count(*) from ' ~ source).columns[0].values()[0] if execute else 0 -%}
