@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from dropscore.cli import cli
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.pipeline import ingest
+from ingest import loader
 from ingest.errors import InputError
+from ingest.generate import generate
 from ingest.loader import load_files
 from tests.conftest import write
 
@@ -424,8 +426,6 @@ ROW_GROUP_ROWS = 122_880  # DuckDB's
 @pytest.fixture(scope="module")
 def a_week_after(tmp_path_factory):
     """A small first export, and a weekly one of more than two row groups."""
-    from ingest.generate import generate
-
     out = tmp_path_factory.mktemp("row-groups")
     first = generate(out / "first", orders=1_000, seed=1)
     week = generate(out / "week", orders=250_000, seed=2)
@@ -439,8 +439,6 @@ def test_a_weekly_export_is_appended_in_file_order_in_whole_row_groups(
 ):
     """Appended unordered, a file leaves partial row groups that DuckDB's checkpoint merges and
     compresses again; a file up to ORDERED_APPEND_LINES long is appended as one stream."""
-    from ingest import loader
-
     monkeypatch.setattr(loader, "ORDERED_APPEND_LINES", lines_in_order)
     first, week = a_week_after
     settings = Settings(home=tmp_path, threads=2)  # one thread appends whole row groups anyway
