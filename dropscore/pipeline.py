@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -31,6 +31,9 @@ from dropscore.warehouse import (
 )
 from ingest.formats import FORMATS
 from ingest.loader import LoadResult, ensure_raw_schema, load_files
+
+if TYPE_CHECKING:
+    from dbt.contracts.graph.manifest import Manifest
 
 Progress = Callable[[str], None]
 
@@ -95,14 +98,18 @@ def run(
     the build file out, for what `alongside_publish` can get ready beforehand; what it raises
     is left for `alongside_publish` to meet.
     """
+    dbt_vars = dbt_vars or {}
     with _writable_home(settings), run_lock(settings):
-        # dbt takes 1-1.5 s to import, all of it Python; loading files is DuckDB's work, which
-        # runs without Python's lock. A failed import is left for the build's own to report.
-        dbt_imported = meanwhile("import-dbt", importlib.import_module, "dbt.cli.main")
-        _ingest(settings, paths, format_name, progress)
-        wait([dbt_imported])
+        # dbt takes 1-1.5 s to import and 1.5-2 s to parse the project, all of it Python;
+        # loading files is DuckDB's work, which runs without Python's lock.
+        parsed = meanwhile("parse-dbt", _dbt_parse, settings, dbt_vars)
+        try:
+            _ingest(settings, paths, format_name, progress)
+        finally:
+            wait([parsed])  # it writes in the home: done before the lock goes
+        manifest = None if parsed.exception() else parsed.result()
         return _build(
-            settings, dbt_vars or {}, progress, unit_tests, alongside_publish, before_publish
+            settings, dbt_vars, progress, unit_tests, alongside_publish, before_publish, manifest
         )
 
 
@@ -194,6 +201,7 @@ def _build(
     unit_tests: bool,
     alongside_publish: Callable[[Path], object] | None = None,
     before_publish: Callable[[], object] | None = None,
+    manifest: Manifest | None = None,
 ) -> BuildResult:
     started = datetime.now(UTC)
     fingerprint = _models_fingerprint(dbt_vars)
@@ -203,7 +211,9 @@ def _build(
         full_refresh, built_through = _start_attempt(con, started, fingerprint)
     finally:
         con.close()
-    nodes = _dbt_build(settings, dbt_vars, progress, unit_tests, full_refresh, before_publish)
+    nodes = _dbt_build(
+        settings, dbt_vars, progress, unit_tests, full_refresh, before_publish, manifest
+    )
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
     try:
@@ -286,6 +296,45 @@ create table if not exists meta.builds (
 """
 
 
+def _dbt_arguments(settings: Settings, dbt_vars: dict[str, object]) -> list[str]:
+    """What dbt's parse and build of the project both take, with the environment
+    profiles.yml reads."""
+    _parse_afresh_for_another_checkout(settings.dbt_target_path)
+    os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
+    os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
+    os.environ["DROPSCORE_THREADS"] = str(settings.threads)
+    return [
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(settings.dbt_target_path),
+        "--log-path", str(settings.home / "logs"),
+        "--vars", json.dumps(dbt_vars),
+        # Nothing on the console: a failure comes back as one line, dbt's own words go to the log.
+        "--log-level", "none",
+        "--log-level-file", "debug",
+    ]  # fmt: skip
+
+
+def _dbt_parse(settings: Settings, dbt_vars: dict[str, object]) -> Manifest | None:
+    """dbt's manifest of the project, for a build to start from (it writes manifest.json too).
+    None when the parse failed: the build then parses again, and reports what is wrong."""
+    from dbt.cli.main import dbtRunner
+
+    with _dbt_logging():
+        result = dbtRunner().invoke(["parse", *_dbt_arguments(settings, dbt_vars)])
+    return result.result if result.success else None
+
+
+@contextlib.contextmanager
+def _dbt_logging() -> Iterator[None]:
+    # On a full disk the log file fails too; logging would print a traceback per lost line.
+    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        yield
+    finally:
+        logging.raiseExceptions = raise_exceptions
+
+
 def _dbt_build(
     settings: Settings,
     dbt_vars: dict[str, object],
@@ -293,6 +342,7 @@ def _dbt_build(
     unit_tests: bool,
     full_refresh: bool,
     when_built: Callable[[], object] | None = None,
+    manifest: Manifest | None = None,
 ) -> int:
     from dbt.cli.main import dbtRunner  # imported late: it takes a second to import
 
@@ -304,35 +354,19 @@ def _dbt_build(
             finished.append(node.node_status)
             progress(f"dbt {node.node_status:>7}  {node.resource_type} {node.node_name}")
 
-    _parse_afresh_for_another_checkout(settings.dbt_target_path)
-    os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
-    os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
-    os.environ["DROPSCORE_THREADS"] = str(settings.threads)
-    arguments = [
-        "build",
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
-        "--target-path", str(settings.dbt_target_path),
-        "--log-path", str(settings.home / "logs"),
-        "--vars", json.dumps(dbt_vars),
-        # Nothing on the console: a failure comes back as one line, dbt's own words go to the log.
-        "--log-level", "none",
-        "--log-level-file", "debug",
-    ]  # fmt: skip
+    arguments = ["build", *_dbt_arguments(settings, dbt_vars)]
     if not unit_tests:
         arguments += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         arguments += ["--full-refresh"]
-    # On a full disk the log file fails too; logging would print a traceback per lost line.
-    raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(arguments)
+        with _dbt_logging():
+            result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(arguments)
         if result.success and when_built is not None:
             # Closing dbt's database is DuckDB's checkpoint (1-2 s at 10M lines), which runs
             # without Python's lock: time for Python work on the other core.
             meanwhile("when-built", when_built)
     finally:
-        logging.raiseExceptions = raise_exceptions
         _release_dbt_database()
     if not result.success:
         unwritable = _unwritable(settings, Exception(_all_failures(result)))

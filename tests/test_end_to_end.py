@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from dropscore.config import PROJECT_DIR
 from dropscore.pipeline import BuildFailed, build, run
 from dropscore.warehouse import publish
+from ingest.errors import InputError
 from tests.reliability import copy_home
 
 
@@ -105,6 +106,27 @@ def test_before_publish_runs_on_a_thread_once_dbt_has_built_and_never_for_a_fail
         if thread.name == "when-built":
             thread.join()
     assert calls == ["when-built"]
+
+
+def test_a_run_builds_from_the_parse_dbt_made_while_the_files_loaded(settings, sample_exports):
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    # dbt notes what each parse was made from, on the thread that parsed
+    parses = [
+        line
+        for line in (settings.home / "logs" / "dbt.log").read_text().splitlines()
+        if "checksum:" in line
+    ]
+    assert len(parses) == 1
+    assert "[parse-dbt" in parses[0]
+
+
+def test_a_run_whose_files_are_refused_waits_for_dbts_parse_before_it_lets_go(settings, tmp_path):
+    refused = tmp_path / "orders.csv"
+    refused.write_text("not,an,export\n1,2,3\n", encoding="utf-8")
+    with pytest.raises(InputError):
+        run(settings, [refused])
+    # the parse writes in the home, which the next run may take as soon as this one lets go
+    assert (settings.dbt_target_path / "manifest.json").is_file()
 
 
 def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_path):
