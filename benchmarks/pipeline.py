@@ -619,8 +619,9 @@ def run_phases(step: Measured) -> dict[str, float]:
     The phases add up to the step's wall time: start (interpreter, imports), ingest_<stage> for
     each stage the loader reports (reading, checking, loading — loading runs to the file's
     "rows loaded" line, so it holds the commit), ingest_other (checksums, detection, files
-    without stages), dbt_start (dbt's import, parse and connection: up to its first finished
-    node), dbt_nodes, publish, report (the weekly report after publishing) and exit.
+    without stages), dbt_start (what is left of dbt's import and parse after ingest, which
+    they overlap, and its connection: up to its first finished node), dbt_nodes, publish,
+    report (the weekly report after publishing) and exit.
     """
     phases: dict[str, float] = {}
     current, since = "start", 0.0
