@@ -102,11 +102,14 @@ def run(
     with _writable_home(settings), run_lock(settings):
         # dbt takes 1-1.5 s to import and 1.5-2 s to parse the project, all of it Python;
         # loading files is DuckDB's work, which runs without Python's lock.
+        _prepare_dbt(settings)  # here: the environment is not for a thread to change
         parsed = meanwhile("parse-dbt", _dbt_parse, settings, dbt_vars)
         try:
             _ingest(settings, paths, format_name, progress)
         finally:
-            wait([parsed])  # it writes in the home: done before the lock goes
+            # The parse writes in the home: done before the lock goes (unless a second Ctrl-C
+            # cuts the wait short).
+            wait([parsed])
         manifest = None if parsed.exception() else parsed.result()
         return _build(
             settings, dbt_vars, progress, unit_tests, alongside_publish, before_publish, manifest
@@ -296,13 +299,16 @@ create table if not exists meta.builds (
 """
 
 
-def _dbt_arguments(settings: Settings, dbt_vars: dict[str, object]) -> list[str]:
-    """What dbt's parse and build of the project both take, with the environment
-    profiles.yml reads."""
+def _prepare_dbt(settings: Settings) -> None:
+    """The environment profiles.yml reads, and dbt's saved parse made fit for this checkout."""
     _parse_afresh_for_another_checkout(settings.dbt_target_path)
     os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
     os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
     os.environ["DROPSCORE_THREADS"] = str(settings.threads)
+
+
+def _dbt_arguments(settings: Settings, dbt_vars: dict[str, object]) -> list[str]:
+    """What dbt's parse and build of the project both take."""
     return [
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR),
@@ -328,6 +334,7 @@ def _dbt_parse(settings: Settings, dbt_vars: dict[str, object]) -> Manifest | No
 @contextlib.contextmanager
 def _dbt_logging() -> Iterator[None]:
     # On a full disk the log file fails too; logging would print a traceback per lost line.
+    # Process-wide: dbt's parse and build never run at the same time.
     raise_exceptions, logging.raiseExceptions = logging.raiseExceptions, False
     try:
         yield
@@ -354,6 +361,7 @@ def _dbt_build(
             finished.append(node.node_status)
             progress(f"dbt {node.node_status:>7}  {node.resource_type} {node.node_name}")
 
+    _prepare_dbt(settings)
     arguments = ["build", *_dbt_arguments(settings, dbt_vars)]
     if not unit_tests:
         arguments += ["--exclude-resource-type", "unit_test"]
