@@ -76,6 +76,7 @@ def build(
     the project's own tests (`unit_tests=True`), not in every user's weekly run.
     """
     with _writable_home(settings), run_lock(settings):
+        _prepare_dbt(settings)
         return _build(settings, dbt_vars or {}, progress, unit_tests)
 
 
@@ -300,7 +301,8 @@ create table if not exists meta.builds (
 
 
 def _prepare_dbt(settings: Settings) -> None:
-    """The environment profiles.yml reads, and dbt's saved parse made fit for this checkout."""
+    """The environment profiles.yml reads, and dbt's saved parse made fit for this checkout:
+    once per run or build, before dbt's parse."""
     _parse_afresh_for_another_checkout(settings.dbt_target_path)
     os.environ["DROPSCORE_BUILD_PATH"] = str(settings.build_path)
     os.environ["DROPSCORE_MEMORY_LIMIT"] = settings.memory_limit
@@ -361,7 +363,6 @@ def _dbt_build(
             finished.append(node.node_status)
             progress(f"dbt {node.node_status:>7}  {node.resource_type} {node.node_name}")
 
-    _prepare_dbt(settings)
     arguments = ["build", *_dbt_arguments(settings, dbt_vars)]
     if not unit_tests:
         arguments += ["--exclude-resource-type", "unit_test"]
