@@ -167,6 +167,32 @@ def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sampl
     assert settings.warehouse_path.read_bytes() == before
 
 
+def test_a_relationships_test_that_looks_up_only_the_childs_keys_finds_one_missing(
+    settings, sample_exports
+):
+    # data-tests/generic/relationships.sql with parent_is_larger: a disputed line the order
+    # lines lack, in a row the build counts as rebuilt
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    with duckdb.connect(str(settings.build_path)) as con:
+        con.execute(
+            """
+            insert into intermediate.int_disputes_matched_to_lines
+            select * replace (
+                'no-such-line' as order_line_id,
+                dispute_id || ':no-such-line' as dispute_line_id,
+                1000000 as built_through_load_id
+            )
+            from intermediate.int_disputes_matched_to_lines
+            limit 1
+            """
+        )
+    with pytest.raises(
+        BuildFailed,
+        match=r"at test\.dropscore\.relationships_int_disputes_matched_to_lines_order_line_id_",
+    ):
+        build(settings)
+
+
 def test_a_build_drops_what_the_project_no_longer_builds(settings, sample_exports):
     # a model an upgrade renamed, and a table an interrupted run left behind
     run(settings, [sample_exports.orders])
