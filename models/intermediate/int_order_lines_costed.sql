@@ -116,9 +116,15 @@ lines_to_rebuild as (
 
 lines_to_rebuild_store_orders as (
 
+    -- Not the changed store orders: through refund_groups, lines_to_rebuild holds their every
+    -- line already. Usually none is left, and DuckDB then skips the scan below, which reads
+    -- every line's key otherwise (0.3-0.5 s at ten million lines).
     select distinct store_order_key
     from lines_to_rebuild
     where store_order_key is not null
+        and store_order_key not in (
+            select store_order_key from changed_store_orders where store_order_key is not null
+        )
 
 ),
 
