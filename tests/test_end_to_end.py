@@ -188,7 +188,7 @@ def test_a_relationships_test_that_looks_up_only_the_childs_keys_finds_one_missi
         )
     with pytest.raises(
         BuildFailed,
-        match=r"at test\.dropscore\.relationships_int_disputes_matched_to_lines_order_line_id_",
+        match=r"at test\.dropscore\.relationships_int_disputes_matched_to_lines_order_line_id\b",
     ):
         build(settings)
 
