@@ -368,6 +368,13 @@ def _dbt_build(
         arguments += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         arguments += ["--full-refresh"]
+    else:
+        # The views and seeds are as the last build left them: with other models or seeds
+        # the fingerprint would have asked for a full refresh. Their tests still run, on this
+        # build's data (`empty`: excluding a node leaves its tests in), after the tables they
+        # read (dbt keeps the order through the nodes it leaves out).
+        arguments += ["--exclude", "config.materialized:view", "resource_type:seed"]
+        arguments += ["--indirect-selection", "empty"]
     try:
         with _dbt_logging():
             result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(arguments)

@@ -225,3 +225,45 @@ def test_a_users_run_skips_the_unit_tests(settings, sample_exports):
     run(settings, [sample_exports.orders, sample_exports.disputes])
     results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
     assert not [r for r in results["results"] if r["unique_id"].startswith("unit_test.")]
+
+
+def test_a_weekly_build_leaves_the_views_and_seeds_and_tests_after_the_tables_they_read(
+    settings, sample_exports
+):
+    def build_results() -> dict[str, dict]:
+        results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
+        return {result["unique_id"]: result for result in results["results"]}
+
+    run(settings, [sample_exports.orders])  # the first build makes them
+    first = build_results()
+    manifest = json.loads((settings.dbt_target_path / "manifest.json").read_text())
+    left_as_they_are = {
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "seed" or node["config"]["materialized"] == "view"
+    }
+    assert left_as_they_are <= set(first)
+
+    run(settings, [sample_exports.disputes])
+    weekly = build_results()
+    assert not left_as_they_are & set(weekly)
+    assert {node for node in first if node.startswith("test.")} == {
+        node for node in weekly if node.startswith("test.")
+    }
+    assert {result["status"] for result in weekly.values()} <= {"success", "pass", "no-op"}
+
+    def execute(node: str, moment: str) -> str:
+        (timing,) = [step for step in weekly[node]["timing"] if step["name"] == "execute"]
+        return timing[moment]
+
+    # fct_order_lines, a view over int_order_lines_costed: its test runs on this week's lines
+    (view_test,) = [
+        node
+        for node in weekly
+        if node.startswith("test.dropscore.not_null_columns_fct_order_lines.")
+    ]
+    costed = "model.dropscore.int_order_lines_costed"
+    assert execute(view_test, "started_at") >= execute(costed, "completed_at")
+    assert published(settings, "select count(has_dispute) > 0 from marts.fct_order_lines") == [
+        (True,)
+    ]
