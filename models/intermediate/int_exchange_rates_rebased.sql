@@ -1,6 +1,10 @@
 -- One row per currency with a known rate: what one unit is worth in the reporting currency (the
 -- `reporting_currency` var). The reporting currency itself is always 1, even when the seed
 -- lacks it; without a seed rate for it, no other currency can be converted (no rows).
+--
+-- A view of a few rows: it reads only a seed, so a weekly build need not make it again.
+{{ config(materialized='view') }}
+
 with
 
 exchange_rates as (
