@@ -27,6 +27,7 @@ from dropscore.warehouse import (
     WarehouseError,
     connect_build,
     publish,
+    read_ahead,
     run_lock,
 )
 from ingest.formats import FORMATS
@@ -104,6 +105,7 @@ def run(
         # dbt takes 1-1.5 s to import and 1.5-2 s to parse the project, all of it Python;
         # loading files is DuckDB's work, which runs without Python's lock.
         _prepare_dbt(settings)  # here: the environment is not for a thread to change
+        meanwhile("read-ahead", read_ahead, settings.build_path)  # the disk is idle meanwhile
         parsed = meanwhile("parse-dbt", _dbt_parse, settings, dbt_vars)
         try:
             _ingest(settings, paths, format_name, progress)

@@ -9,8 +9,10 @@ import errno
 import hashlib
 import os
 import random
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -371,3 +373,42 @@ def test_a_build_file_open_for_writing_elsewhere_is_not_published(settings):
     )
     assert sha256(settings.warehouse_path) == before
     assert list(settings.home.glob(".warehouse.*.tmp")) == []
+
+
+def cached_fraction(path: Path) -> float:
+    """How much of the file is in the kernel's cache (util-linux's fincore)."""
+    pages = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return int(pages) / path.stat().st_size
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "posix_fadvise") or shutil.which("fincore") is None,
+    reason="the kernel's cache is asked and seen only on Linux, with util-linux",
+)
+def test_a_build_file_on_the_disk_is_read_into_the_cache_ahead(tmp_path):
+    path = tmp_path / "build.duckdb"
+    path.write_bytes(os.urandom(48 << 20))
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # written pages cannot be dropped
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+    if cached_fraction(path) > 0.5:
+        pytest.skip("this file system keeps its files in memory")
+
+    warehouse.read_ahead(path)
+    deadline = time.monotonic() + 10
+    while cached_fraction(path) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cached_fraction(path) == 1
+
+
+def test_reading_ahead_a_build_file_not_made_yet_does_nothing(tmp_path):
+    warehouse.read_ahead(tmp_path / "build.duckdb")
+    assert not (tmp_path / "build.duckdb").exists()
