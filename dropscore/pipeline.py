@@ -9,10 +9,12 @@ import logging
 import os
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -188,8 +190,12 @@ def _ingest(settings, paths, format_name, progress, build_next=False) -> list[Lo
     con = connect_build(settings)
     if build_next:
         # The file's pages for the build, read while the files load. Not before DuckDB has
-        # opened it: its own first reads would wait behind them (1.6-1.9 s in replays).
-        meanwhile("read-ahead", read_ahead, settings.build_path)
+        # opened it: its own first reads would wait behind them (1.6-1.9 s in replays). A
+        # daemon: a run that ends sooner does not wait for it.
+        reading = threading.Thread(
+            target=read_ahead, args=(settings.build_path,), name="read-ahead", daemon=True
+        )
+        reading.start()
     try:
         return load_files(
             con,
@@ -240,7 +246,8 @@ def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
     changes, every table is rebuilt in full."""
     import dbt.version  # imported late, as dbt itself: a second to import
 
-    versions = f"{__version__} {duckdb.__version__} {dbt.version.__version__}"
+    adapter = metadata.version("dbt-duckdb")
+    versions = f"{__version__} {duckdb.__version__} {dbt.version.__version__} {adapter}"
     digest = hashlib.sha256(versions.encode() + b"\0")
     digest.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
     paths = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
@@ -258,7 +265,9 @@ def _start_attempt(
     """Decide whether this build may be incremental, and note the attempt before dbt runs.
 
     Incremental only when the last successful build and the last attempt both had this
-    fingerprint: an attempt with another one that failed may have left tables built under it.
+    fingerprint, and the last attempt was not a full refresh that never succeeded: an attempt
+    with another fingerprint that failed may have left tables built under it, and a full
+    refresh after it, interrupted, some of them.
     An incremental build rebuilds what the loads after the last success name, and its tests
     check the rows rebuilt since then (all rows on a full refresh): both read
     `meta.build_attempt` as they run. Returns whether to refresh in full, and the newest load
@@ -274,10 +283,24 @@ def _start_attempt(
     ).fetchall()
     # (created bare on a first build, to be read; replaced with its columns below)
     con.execute("create table if not exists meta.build_attempt (models_fingerprint varchar)")
-    ((last_attempted,),) = con.execute(
-        "select any_value(models_fingerprint) from meta.build_attempt"
+    for column in ("started_at timestamptz", "last_built_through_load_id bigint"):  # older homes
+        con.execute(f"alter table meta.build_attempt add column if not exists {column}")
+    ((last_attempted, refresh_unfinished),) = con.execute(
+        """
+        select
+            any_value(models_fingerprint),
+            -- a full refresh that never succeeded: it may have left tables and views of both
+            -- fingerprints, so the next build refreshes in full too
+            coalesce(bool_or(
+                last_built_through_load_id = -1
+                and started_at not in (
+                    select started_at from meta.builds where started_at is not null
+                )
+            ), false),
+        from meta.build_attempt
+        """
     ).fetchall()
-    full_refresh = not (fingerprint == last_built == last_attempted)
+    full_refresh = refresh_unfinished or not (fingerprint == last_built == last_attempted)
     ((built_through,),) = con.execute("select coalesce(max(load_id), 0) from raw.loads").fetchall()
     con.execute("begin transaction")
     con.execute(  # replaced, not emptied: older homes kept other columns
@@ -373,7 +396,7 @@ def _dbt_build(
         arguments += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         arguments += ["--full-refresh"]
-    else:
+    elif not unit_tests:  # excluding a model would take its unit tests too
         # The views and seeds are as the last build left them: with other models or seeds
         # the fingerprint would have asked for a full refresh. Their tests still run, on this
         # build's data (`empty`: excluding a node leaves its tests in), after the tables they

@@ -47,28 +47,40 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
         raise WarehouseError(f"cannot open {settings.build_path}: {error}") from None
 
 
-# The kernel reads ahead at most its readahead window (8 MiB here) per request.
-READ_AHEAD_STEP = 8 << 20
-
-
 def read_ahead(path: Path) -> None:
     """Have the kernel read a file into its cache, for what reads it next: a build file made by
     the last publish (written past the cache) or left for a week comes from the disk, and a
-    weekly build reads much of it. Not a file larger than a quarter of the memory."""
+    weekly build reads much of it. Not a file larger than a quarter of the memory; a file the
+    kernel cannot be asked about is left as it is."""
     if not hasattr(os, "posix_fadvise"):  # macOS: the cache fills as DuckDB reads
         return
     try:
         descriptor = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:  # a first run makes it
+        try:
+            stat = os.fstat(descriptor)
+            if stat.st_size > os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4:
+                return
+            step = _read_ahead_window(stat.st_dev)
+            for offset in range(0, stat.st_size, step):
+                os.posix_fadvise(descriptor, offset, step, os.POSIX_FADV_WILLNEED)
+        finally:
+            os.close(descriptor)
+    except OSError:
         return
-    try:
-        size = os.fstat(descriptor).st_size
-        if size > os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4:
-            return
-        for offset in range(0, size, READ_AHEAD_STEP):
-            os.posix_fadvise(descriptor, offset, READ_AHEAD_STEP, os.POSIX_FADV_WILLNEED)
-    finally:
-        os.close(descriptor)
+
+
+def _read_ahead_window(device: int) -> int:
+    """The most the kernel reads for one request to read ahead on this disk: the larger of its
+    readahead window and its largest transfer (8 MiB here; 128 KiB, the kernel's default
+    window, when its settings cannot be read)."""
+    disk = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
+    for queue in (disk / "queue", disk.resolve().parent / "queue"):  # a disk; a partition's
+        try:
+            kib = [int((queue / name).read_text()) for name in ("read_ahead_kb", "max_sectors_kb")]
+            return max(4, *kib) << 10  # a page at least
+        except (OSError, ValueError):
+            continue
+    return 128 << 10
 
 
 @contextmanager

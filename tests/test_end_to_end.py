@@ -267,3 +267,12 @@ def test_a_weekly_build_leaves_the_views_and_seeds_and_tests_after_the_tables_th
     assert published(settings, "select count(has_dispute) > 0 from marts.fct_order_lines") == [
         (True,)
     ]
+
+
+def test_an_incremental_build_with_the_unit_tests_runs_every_one(settings, sample_exports):
+    run(settings, [sample_exports.orders])
+    build(settings, unit_tests=True)
+    results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
+    manifest = json.loads((settings.dbt_target_path / "manifest.json").read_text())
+    ran = {r["unique_id"] for r in results["results"] if r["unique_id"].startswith("unit_test.")}
+    assert ran == set(manifest["unit_tests"])

@@ -440,7 +440,7 @@ def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_pa
     con.execute("create schema meta")
     con.execute("create table meta.build_attempt (started_at timestamptz, models_fingerprint "
                 "varchar, test_rows_built_after bigint)")  # fmt: skip
-    started = datetime(2026, 11, 23, tzinfo=UTC)
+    attempts = iter(datetime(2026, 11, 23, hour, tzinfo=UTC) for hour in range(24))
 
     def load(load_id: int) -> None:
         con.execute(
@@ -449,10 +449,13 @@ def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_pa
             [load_id, str(load_id)],
         )
 
-    def succeed(fingerprint: str, built_through: int) -> None:
+    def attempt(fingerprint: str) -> tuple[bool, int]:
+        return _start_attempt(con, next(attempts), fingerprint)
+
+    def succeed(fingerprint: str, built_through: int) -> None:  # the last attempt's success
         con.execute(
-            "insert into meta.builds by name select now() as finished_at, "
-            "? as models_fingerprint, ? as built_through_load_id",
+            "insert into meta.builds by name select started_at, now() as finished_at, "
+            "? as models_fingerprint, ? as built_through_load_id from meta.build_attempt",
             [fingerprint, built_through],
         )
 
@@ -462,22 +465,24 @@ def test_a_build_is_incremental_only_after_a_success_and_an_attempt_alike(tmp_pa
         return load_id
 
     load(1)
-    assert _start_attempt(con, started, "F1") == (True, 1)  # a new home
+    assert attempt("F1") == (True, 1)  # a new home
     assert works_after() == -1
     succeed("F1", 1)
     load(2)
     load(3)
     # the loads after the last success (1) are this build's work, up to the newest (3)
-    assert _start_attempt(con, started, "F1") == (False, 3)
+    assert attempt("F1") == (False, 3)
     assert works_after() == 1
     succeed("F1", 3)
-    assert _start_attempt(con, started, "F2")[0] is True  # a var or the models changed ...
+    assert attempt("F2")[0] is True  # a var or the models changed ...
     assert works_after() == -1
-    # ... and that build failed: its tables may be half F2, so F1 rebuilds in full too
-    assert _start_attempt(con, started, "F1")[0] is True
+    # ... and that build failed: its tables may be half F2, so F1 rebuilds in full too ...
+    assert attempt("F1")[0] is True
+    # ... and so does the next one while that full refresh has not succeeded
+    assert attempt("F1")[0] is True
     succeed("F1", 3)
     load(4)
-    assert _start_attempt(con, started, "F1") == (False, 4)
+    assert attempt("F1") == (False, 4)
     assert works_after() == 3
     con.close()
 

@@ -407,8 +407,3 @@ def test_a_build_file_on_the_disk_is_read_into_the_cache_ahead(tmp_path):
     while cached_fraction(path) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cached_fraction(path) == 1
-
-
-def test_reading_ahead_a_build_file_not_made_yet_does_nothing(tmp_path):
-    warehouse.read_ahead(tmp_path / "build.duckdb")
-    assert not (tmp_path / "build.duckdb").exists()
