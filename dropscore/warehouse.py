@@ -71,8 +71,8 @@ def read_ahead(path: Path) -> None:
 
 def _read_ahead_window(device: int) -> int:
     """The most the kernel reads for one request to read ahead on this disk: the larger of its
-    readahead window and its largest transfer (8 MiB here; 128 KiB, the kernel's default
-    window, when its settings cannot be read)."""
+    readahead window and its largest transfer (128 KiB, the kernel's default window, when its
+    settings cannot be read)."""
     disk = Path(f"/sys/dev/block/{os.major(device)}:{os.minor(device)}")
     for queue in (disk / "queue", disk.resolve().parent / "queue"):  # a disk; a partition's
         try:
