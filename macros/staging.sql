@@ -101,3 +101,78 @@ renamed as (
 
 select * from renamed
 {% endmacro %}
+
+
+{#
+    The newest export of each dropscore dispute: the body of stg_dropscore__disputes.
+
+    `supplier_orders` (a query of supplier_order_id) keeps only the disputes whose newest export
+    names one of those orders. A corrected export may move a dispute to another order, so every
+    version of a dispute that names one of them is ranked, before the newest is kept: an
+    incremental build filtering the staging view instead ranks every version of every dispute
+    (DuckDB does not push the filter through the ranking), 0.6 s against 0.3 s for a weekly
+    increment at 10M lines.
+#}
+{% macro newest_dropscore_disputes(supplier_orders=none) %}
+with
+
+source as not materialized (
+
+    select * from {{ source('raw', 'dropscore_disputes') }}
+    {% if supplier_orders %}
+    where dispute_id in (
+        select dispute_id
+        from {{ source('raw', 'dropscore_disputes') }}
+        where supplier_order_id in ({{ supplier_orders }})
+    )
+    {% endif %}
+
+),
+
+newest_version as (
+
+    select *
+    from source
+    qualify row_number() over (
+        partition by dispute_id order by exported_at desc, load_id desc
+    ) = 1
+
+),
+
+renamed as (
+
+    select
+        dispute_id,
+        supplier_order_id,
+        line_id,
+        product_id,
+        opened_at,
+        closed_at,
+        reason,
+        -- the key the reason seed is matched on: case and punctuation do not matter
+        trim(regexp_replace(lower(reason), '[^a-z0-9]+', ' ', 'g')) as reason_key,
+        status,
+        case
+            when status = 'withdrawn' then 'withdrawn'
+            when status = 'open' then 'open'
+            when resolution is not null then resolution
+            -- a closed dispute recorded without its resolution: what the money says
+            when refund_amount > 0 then 'partial_refund'
+            else 'rejected'
+        end as resolution,
+        refund_amount,
+        currency,
+        return_method,
+        return_shipping_cost,
+        exported_at,
+        load_id,
+        source_line,
+    from newest_version
+    {% if supplier_orders %}
+    where supplier_order_id in ({{ supplier_orders }})
+    {% endif %}
+
+)
+
+select * from renamed
+{% endmacro %}

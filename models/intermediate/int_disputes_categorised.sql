@@ -2,7 +2,9 @@
 -- dropshipper. Money is decimal(18, 2) from here on.
 --
 -- Incremental, as int_disputes_unioned: every dispute of each supplier order the new loads
--- name, so that the order's free-label returns are charged in turn.
+-- name, so that the order's free-label returns are charged in turn. Those are the disputes
+-- int_disputes_unioned rebuilt: found by when they were built, which skips its older row groups,
+-- instead of by their orders.
 {{
     config(
         materialized='incremental',
@@ -17,7 +19,7 @@ disputes as (
 
     select * exclude (built_through_load_id) from {{ ref('int_disputes_unioned') }}
     {% if is_incremental() %}
-    where supplier_order_id in ({{ supplier_orders_loaded_since_built(with_disputes=true) }})
+    where {{ rebuilt_since_last_build() }}
     {% endif %}
 
 ),

@@ -5,7 +5,7 @@
 -- before it got.
 --
 -- Incremental, as int_disputes_unioned: the disputes of each supplier order the new loads
--- name (its lines are among them), matched again.
+-- name (its lines are among them), matched again: those int_disputes_categorised rebuilt.
 {{
     config(
         materialized='incremental',
@@ -16,11 +16,13 @@
 
 with
 
-disputes as (
+disputes as materialized (
 
+    -- materialized: filtered first, so that only the rebuilt disputes are joined with the lines
+    -- (DuckDB otherwise filtered after joining every dispute: 1.2 s against 0.25 s at 10M lines)
     select * from {{ ref('int_disputes_categorised') }}
     {% if is_incremental() %}
-    where supplier_order_id in ({{ supplier_orders_loaded_since_built(with_disputes=true) }})
+    where {{ rebuilt_since_last_build() }}
     {% endif %}
 
 ),

@@ -30,9 +30,12 @@ changed_supplier_orders as (
 
 dropscore_disputes as (
 
-    select * from {{ ref('stg_dropscore__disputes') }}
     {% if is_incremental() %}
-    where supplier_order_id in (select supplier_order_id from changed_supplier_orders)
+    -- stg_dropscore__disputes of the changed orders, filtered before the versions are ranked
+    -- (see the macro)
+    {{ newest_dropscore_disputes('select supplier_order_id from changed_supplier_orders') }}
+    {% else %}
+    select * from {{ ref('stg_dropscore__disputes') }}
     {% endif %}
 
 ),
