@@ -352,12 +352,14 @@ def _dbt_arguments(settings: Settings, dbt_vars: dict[str, object]) -> list[str]
 
 
 def _dbt_parse(settings: Settings, dbt_vars: dict[str, object]) -> Manifest | None:
-    """dbt's manifest of the project, for a build to start from (it writes manifest.json too).
-    None when the parse failed: the build then parses again, and reports what is wrong."""
+    """dbt's manifest of the project, for a build to start from (it saves its parse for the next
+    run). None when the parse failed: the build then parses again, and reports what is wrong."""
     from dbt.cli.main import dbtRunner
 
+    # No manifest.json: the build writes it as it ends (0.3 s of the parse's Python).
+    arguments = ["parse", "--no-write-json", *_dbt_arguments(settings, dbt_vars)]
     with _dbt_logging():
-        result = dbtRunner().invoke(["parse", *_dbt_arguments(settings, dbt_vars)])
+        result = dbtRunner().invoke(arguments)
     return result.result if result.success else None
 
 
