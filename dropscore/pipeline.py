@@ -393,7 +393,9 @@ def _dbt_build(
             finished.append(node.node_status)
             progress(f"dbt {node.node_status:>7}  {node.resource_type} {node.node_name}")
 
-    arguments = ["build", *_dbt_arguments(settings, dbt_vars)]
+    # --write-json: `_record_build` reads the manifest.json the build writes, whatever
+    # DBT_WRITE_JSON says.
+    arguments = ["build", "--write-json", *_dbt_arguments(settings, dbt_vars)]
     if not unit_tests:
         arguments += ["--exclude-resource-type", "unit_test"]
     if full_refresh:

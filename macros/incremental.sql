@@ -7,7 +7,8 @@
     order links) and store orders (Shopify orders and transactions, order links) to rebuild.
     A build that fails leaves no success behind, so the next one redoes its loads too. Each
     row also carries `built_through_load_id`, the newest load when it was built, which is how
-    the tests find the rows rebuilt since the last success. Anything that changes every row
+    the tests, and the tables built from one of these, find the rows rebuilt since the last
+    success. Anything that changes every row
     (the models' code, a seed, a var) makes the pipeline build with --full-refresh instead.
 #}
 
@@ -81,9 +82,10 @@
     the keys the new rows carry: on the order, it would keep the rows of an order left with
     none (its dispute moved to another order by a corrected export); on the dispute, an
     end_reason dispute that a recorded one replaces. This strategy deletes every row of the
-    orders the new loads name and of the orders rebuilt, then inserts the new rows; the models
-    select their disputes by the same orders (int_disputes_costed also by the orders of the
-    lines it rebuilt).
+    orders the new loads name and of the orders rebuilt, then inserts the new rows. The models
+    rebuild the disputes of the same orders: int_disputes_unioned selects them by order,
+    int_disputes_categorised and int_disputes_matched_to_lines as the rows their parent rebuilt,
+    int_disputes_costed by order, with the orders of the lines int_order_lines_costed rebuilt.
 #}
 {% macro get_incremental_replace_supplier_orders_sql(arg_dict) %}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
