@@ -8,8 +8,8 @@
     A build that fails leaves no success behind, so the next one redoes its loads too. Each
     row also carries `built_through_load_id`, the newest load when it was built, which is how
     the tests, and the tables built from one of these, find the rows rebuilt since the last
-    success. Anything that changes every row
-    (the models' code, a seed, a var) makes the pipeline build with --full-refresh instead.
+    success. Anything that changes every row (the models' code, a seed, a var) makes the
+    pipeline build with --full-refresh instead.
 #}
 
 {% macro built_through_load_id() %}
