@@ -116,7 +116,7 @@ select * from renamed
 {% macro newest_dropscore_disputes(supplier_orders=none) %}
 with
 
-source as not materialized (
+source as (
 
     select * from {{ source('raw', 'dropscore_disputes') }}
     {% if supplier_orders %}
