@@ -5,7 +5,11 @@
 -- Incremental (see macros/incremental.sql): a run rebuilds the disputes of every supplier order
 -- its new loads name, and of every supplier order with a line int_order_lines_costed rebuilt
 -- (a refund reaching a line changes the loss its dispute is booked). A dispute covers lines of
--- its own supplier order only.
+-- its own supplier order only. Both sets are found as the rows their parents rebuilt, which
+-- skips the parents' older row groups: int_disputes_categorised rebuilt the disputes of the
+-- orders the loads name, and int_order_lines_costed every line of those orders and of the
+-- others it rebuilt (it rebuilds whole supplier orders), so its rebuilt rows are all the
+-- lines these disputes cover.
 {{
     config(
         materialized='incremental',
@@ -19,7 +23,9 @@ with
 {% if is_incremental() %}
 supplier_orders_to_rebuild as (
 
-    {{ supplier_orders_loaded_since_built(with_disputes=true) }}
+    select supplier_order_id
+    from {{ ref('int_disputes_categorised') }}
+    where {{ rebuilt_since_last_build() }}
     union
     select supplier_order_id
     from {{ ref('int_order_lines_costed') }}
@@ -50,7 +56,7 @@ order_lines as (
 
     select * from {{ ref('int_order_lines_costed') }}
     {% if is_incremental() %}
-    where supplier_order_id in (select supplier_order_id from supplier_orders_to_rebuild)
+    where {{ rebuilt_since_last_build() }}
     {% endif %}
 
 ),
