@@ -2,9 +2,9 @@
 
 dbt-bouncer would do this, but it pins duckdb < 2 while dropscore runs on DuckDB 2, so the
 handful of rules lives here: layer naming, a tested primary key and a description on every
-model, NULLs and ranges tested a model at a time, a description on every mart column (every
-column the built table really has), one meaning per column name across the marts, and
-exposures for the dashboard and the report.
+model, NULLs, ranges and accepted values tested a model at a time, a description on every mart
+column (every column the built table really has), one meaning per column name across the
+marts, and exposures for the dashboard and the report.
 """
 
 from __future__ import annotations
@@ -127,6 +127,19 @@ def test_columns_are_checked_a_model_at_a_time(manifest):
         and (node.get("test_metadata") or {}).get("name") in ("not_null", "value_between")
     )
     assert per_column == []
+
+
+def test_a_model_has_one_node_testing_accepted_values(manifest):
+    """Several columns' accepted values go in one accepted_values_columns test, for the same
+    reason; dbt's accepted_values is for a model with one such column."""
+    value_tests: dict[tuple[str, str | None], list[str]] = {}
+    for node in manifest["nodes"].values():
+        kind = (node.get("test_metadata") or {}).get("name")
+        if kind in ("accepted_values", "accepted_values_columns"):
+            key = (node["attached_node"], node["config"].get("where"))
+            value_tests.setdefault(key, []).append(node["name"])
+    assert value_tests  # the project does test accepted values
+    assert {key: names for key, names in value_tests.items() if len(names) > 1} == {}
 
 
 def test_every_mart_column_is_described(models, mart_columns):

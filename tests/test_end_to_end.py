@@ -167,29 +167,40 @@ def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sampl
     assert settings.warehouse_path.read_bytes() == before
 
 
-def test_a_relationships_test_that_looks_up_only_the_childs_keys_finds_one_missing(
-    settings, sample_exports
+@pytest.mark.parametrize(
+    ("table", "replacements", "failing_test"),
+    [
+        # data-tests/generic/relationships.sql with parent_is_larger, which looks up only the
+        # child's keys: a disputed line the order lines lack
+        (
+            "int_disputes_matched_to_lines",
+            "'no-such-line' as order_line_id, dispute_id || ':no-such-line' as dispute_line_id",
+            "relationships_int_disputes_matched_to_lines_order_line_id",
+        ),
+        # data-tests/generic/accepted_values_columns.sql: an unknown value in the last of the
+        # columns it checks
+        (
+            "int_order_lines_costed",
+            "order_line_id || ':copy' as order_line_id, 'won''t say' as dispute_resolution",
+            "accepted_values_columns_int_order_lines_costed_rebuilt_rows",
+        ),
+    ],
+)
+def test_a_generic_test_of_the_rebuilt_rows_fails_the_build_on_a_bad_one(
+    settings, sample_exports, table, replacements, failing_test
 ):
-    # data-tests/generic/relationships.sql with parent_is_larger: a disputed line the order
-    # lines lack, in a row the build counts as rebuilt
     run(settings, [sample_exports.orders, sample_exports.disputes])
+    # a copy of one row, changed, that the next build counts as rebuilt
     with duckdb.connect(str(settings.build_path)) as con:
         con.execute(
-            """
-            insert into intermediate.int_disputes_matched_to_lines
-            select * replace (
-                'no-such-line' as order_line_id,
-                dispute_id || ':no-such-line' as dispute_line_id,
-                1000000 as built_through_load_id
-            )
-            from intermediate.int_disputes_matched_to_lines
+            f"""
+            insert into intermediate.{table}
+            select * replace ({replacements}, 1000000 as built_through_load_id)
+            from intermediate.{table}
             limit 1
             """
         )
-    with pytest.raises(
-        BuildFailed,
-        match=r"at test\.dropscore\.relationships_int_disputes_matched_to_lines_order_line_id\b",
-    ):
+    with pytest.raises(BuildFailed, match=rf"at test\.dropscore\.{failing_test}\b"):
         build(settings)
 
 
