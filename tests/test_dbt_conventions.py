@@ -136,7 +136,7 @@ def test_a_model_has_one_node_testing_accepted_values(manifest):
     for node in manifest["nodes"].values():
         kind = (node.get("test_metadata") or {}).get("name")
         if kind in ("accepted_values", "accepted_values_columns"):
-            key = (node["attached_node"], node["config"].get("where"))
+            key = (tuple(node["depends_on"]["nodes"]), node["config"].get("where"))
             value_tests.setdefault(key, []).append(node["name"])
     assert value_tests  # the project does test accepted values
     assert {key: names for key, names in value_tests.items() if len(names) > 1} == {}

@@ -343,6 +343,8 @@ def test_a_dispute_moved_to_another_order_leaves_the_first_order(exports, tmp_pa
 # names no store order, but a1 names #9001: #9001's refund is shared over both. Order 7003 is
 # linked to #9002 and #9003 (its lines take #9002, the first); its damaged line c1 was bought
 # again for #9002 (d1), which is c1's resend cost. The refunds arrive a week after the rest.
+# Order 7004's line d2 names no store order, and its dispute D2 names no line: #9003's refund
+# rebuilds d1 with #9002's other lines, not d2, while D2 covers both.
 SMALL_STORE = {
     "orders.csv": (
         "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
@@ -355,11 +357,15 @@ SMALL_STORE = {
         "2026-01-21T10:00:00Z,,2026-03-01T00:00:00Z\n"
         "7004,d1,2026-01-25T10:00:00Z,s2,Store Two,p3,1,9.00,USD,delivered,"
         "2026-02-05T10:00:00Z,#9002,2026-03-01T00:00:00Z\n"
+        "7004,d2,2026-01-25T10:00:00Z,s2,Store Two,p4,1,5.00,USD,delivered,"
+        "2026-02-05T10:00:00Z,,2026-03-01T00:00:00Z\n"
     ),
     "disputes.csv": (
         "dispute_id,supplier_order_id,line_id,opened_at,closed_at,reason,status,resolution,"
         "exported_at\n"
         "D1,7003,c1,2026-01-22T10:00:00Z,2026-01-24T10:00:00Z,Item damaged,closed,rejected,"
+        "2026-03-01T00:00:00Z\n"
+        "D2,7004,,2026-02-10T10:00:00Z,2026-02-12T10:00:00Z,Item damaged,closed,rejected,"
         "2026-03-01T00:00:00Z\n"
     ),
     "links.csv": "store_order,supplier_order_id\n#9002,7003\n#9003,7003\n",
@@ -383,6 +389,10 @@ def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_pa
             "select line_id, linked_customer_refund_amount, resend_cost "
             "from marts.fct_order_lines order by line_id"
         ).fetchall()
+        disputes = con.execute(
+            "select dispute_id, lines_covered, covered_line_amount "
+            "from marts.fct_disputes order by dispute_id"
+        ).fetchall()
     # #9001's 20.00 shared by value (10 : 30); #9003's 8.00 all to c1, the disputed line; the
     # store has no word on #9002, d1's order
     assert lines == [
@@ -390,7 +400,9 @@ def test_refunds_reach_lines_linked_through_another_line_or_a_second_link(tmp_pa
         ("a2", Decimal("15.00"), Decimal("0.00")),
         ("c1", Decimal("8.00"), Decimal("9.00")),
         ("d1", None, Decimal("0.00")),
+        ("d2", None, Decimal("0.00")),
     ]
+    assert disputes == [("D1", 1, Decimal("8.00")), ("D2", 2, Decimal("14.00"))]
 
 
 PLANTED_DUPLICATES = [

@@ -4,10 +4,16 @@
     maps each column to its values. Returns a row per column and value not accepted, with
     how many rows hold it. -#}
 {% test accepted_values_columns(model, columns) %}
+{%- if not columns -%}
+    {{ exceptions.raise_compiler_error("accepted_values_columns: no columns to test") }}
+{%- endif -%}
 {%- for column, values in columns.items() %}
-select '{{ column }}' as column_name, {{ column }}::varchar as value, count(*) as rows
+select
+    '{{ column | replace("'", "''") }}' as column_name,
+    {{ adapter.quote(column) }}::varchar as value,
+    count(*) as rows
 from {{ model }}
-where {{ column }} not in (
+where {{ adapter.quote(column) }} not in (
     {%- for value in values %}'{{ value | replace("'", "''") }}'{{ ", " if not loop.last }}{% endfor -%}
 )
 group by all

@@ -5,11 +5,9 @@
 -- Incremental (see macros/incremental.sql): a run rebuilds the disputes of every supplier order
 -- its new loads name, and of every supplier order with a line int_order_lines_costed rebuilt
 -- (a refund reaching a line changes the loss its dispute is booked). A dispute covers lines of
--- its own supplier order only. Both sets are found as the rows their parents rebuilt, which
--- skips the parents' older row groups: int_disputes_categorised rebuilt the disputes of the
--- orders the loads name, and int_order_lines_costed every line of those orders and of the
--- others it rebuilt (it rebuilds whole supplier orders), so its rebuilt rows are all the
--- lines these disputes cover.
+-- its own supplier order only. Both sets of orders are found from the rows the parents
+-- rebuilt, which skips their older row groups: int_disputes_categorised rebuilt the disputes
+-- of the orders the loads name.
 {{
     config(
         materialized='incremental',
@@ -54,10 +52,10 @@ line_disputes as (
 
 order_lines as (
 
+    -- Every line, in an increment too: the inner join below keeps the lines the disputes
+    -- cover, which DuckDB finds faster than a filter on every line's supplier order. Not the
+    -- lines rebuilt: int_order_lines_costed does not always rebuild every line of an order.
     select * from {{ ref('int_order_lines_costed') }}
-    {% if is_incremental() %}
-    where {{ rebuilt_since_last_build() }}
-    {% endif %}
 
 ),
 
