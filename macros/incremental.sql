@@ -85,7 +85,8 @@
     orders the new loads name and of the orders rebuilt, then inserts the new rows. The models
     rebuild the disputes of the same orders: int_disputes_unioned selects them by order,
     int_disputes_categorised and int_disputes_matched_to_lines as the rows their parent rebuilt,
-    int_disputes_costed those too, with the orders of the lines int_order_lines_costed rebuilt.
+    int_disputes_costed by the orders of the disputes int_disputes_categorised rebuilt and of
+    the lines int_order_lines_costed rebuilt.
 #}
 {% macro get_incremental_replace_supplier_orders_sql(arg_dict) %}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
