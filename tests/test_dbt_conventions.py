@@ -132,7 +132,7 @@ def test_columns_are_checked_a_model_at_a_time(manifest):
 def test_a_model_has_one_node_testing_accepted_values(manifest):
     """Several columns' accepted values go in one accepted_values_columns test, for the same
     reason; dbt's accepted_values is for a model with one such column."""
-    value_tests: dict[tuple[str, str | None], list[str]] = {}
+    value_tests: dict[tuple[tuple[str, ...], str | None], list[str]] = {}
     for node in manifest["nodes"].values():
         kind = (node.get("test_metadata") or {}).get("name")
         if kind in ("accepted_values", "accepted_values_columns"):

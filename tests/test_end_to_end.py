@@ -185,6 +185,7 @@ def test_a_failed_build_leaves_the_published_warehouse_as_it_was(settings, sampl
             "accepted_values_columns_int_order_lines_costed_rebuilt_rows",
         ),
     ],
+    ids=["relationships", "accepted_values_columns"],
 )
 def test_a_generic_test_of_the_rebuilt_rows_fails_the_build_on_a_bad_one(
     settings, sample_exports, table, replacements, failing_test
