@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -78,9 +79,11 @@ def build(
     dbt's unit tests check the models' logic on fixed rows, not the user's data: they run in
     the project's own tests (`unit_tests=True`), not in every user's weekly run.
     """
+    dbt_vars = dbt_vars or {}
     with _writable_home(settings), run_lock(settings):
         _prepare_dbt(settings)
-        return _build(settings, dbt_vars or {}, progress, unit_tests)
+        manifest = _dbt_parse(settings, dbt_vars)
+        return _build(settings, dbt_vars, progress, unit_tests, manifest=manifest)
 
 
 def run(
@@ -224,10 +227,19 @@ def _build(
     try:
         ensure_raw_schema(con)
         full_refresh, built_through = _start_attempt(con, started, fingerprint)
+        incremental = not full_refresh and not unit_tests
+        unchanged_tests = _tests_of_unchanged_data(con, manifest) if incremental else []
     finally:
         con.close()
     nodes = _dbt_build(
-        settings, dbt_vars, progress, unit_tests, full_refresh, before_publish, manifest
+        settings,
+        dbt_vars,
+        progress,
+        unit_tests,
+        full_refresh,
+        unchanged_tests,
+        before_publish,
+        manifest,
     )
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
@@ -318,6 +330,51 @@ def _start_attempt(
     return full_refresh, built_through
 
 
+def _tests_of_unchanged_data(con, manifest: Manifest | None) -> list[str]:
+    """The data tests an incremental build can leave out: every node they read is a seed, or a
+    view over seeds and over sources no load has added to since the last successful build.
+
+    Their data is what that build tested: the fingerprint vouches for the seeds and the views'
+    SQL, and a raw table changes only by a load appending rows under its own `load_id`. Names,
+    as dbt selects tests; none without the parsed project (the build then parses it).
+    """
+    if manifest is None:
+        return []
+    ((last_built_through,),) = con.execute(
+        "select last_built_through_load_id from meta.build_attempt"
+    ).fetchall()
+    loaded_since = {
+        unique_id: con.execute(
+            f"select exists (select 1 from {source.relation_name} where load_id > ?)",
+            [last_built_through],
+        ).fetchall()[0][0]
+        for unique_id, source in manifest.sources.items()
+    }
+
+    @functools.cache
+    def unchanged(unique_id: str) -> bool:
+        if unique_id in loaded_since:
+            return not loaded_since[unique_id]
+        node = manifest.nodes.get(unique_id)
+        if node is None or node.resource_type not in ("seed", "model"):
+            return False
+        if node.resource_type == "seed":
+            return True
+        return node.config.materialized in ("view", "ephemeral") and all(
+            unchanged(parent) for parent in node.depends_on.nodes
+        )
+
+    def reads_unchanged_data(test) -> bool:
+        # (a test reading nothing the graph shows may read anything)
+        parents = test.depends_on.nodes
+        return bool(parents) and all(unchanged(parent) for parent in parents)
+
+    tests = [node for node in manifest.nodes.values() if node.resource_type == "test"]
+    to_run = {test.name for test in tests if not reads_unchanged_data(test)}
+    # dbt leaves out every test of a name: none that has to run may share it
+    return sorted({test.name for test in tests} - to_run)
+
+
 # meta.builds: a row per successful build (the data health page shows them).
 BUILDS_TABLE = """
 create table if not exists meta.builds (
@@ -380,6 +437,7 @@ def _dbt_build(
     progress: Progress,
     unit_tests: bool,
     full_refresh: bool,
+    unchanged_tests: list[str],
     when_built: Callable[[], object] | None = None,
     manifest: Manifest | None = None,
 ) -> int:
@@ -404,9 +462,10 @@ def _dbt_build(
         # The views and seeds are as the last build left them: with other models or seeds
         # the fingerprint would have asked for a full refresh. Their tests still run, on this
         # build's data (`empty`: excluding a node leaves its tests in), after the tables they
-        # read (dbt keeps the order through the nodes it leaves out).
-        arguments += ["--exclude", "config.materialized:view", "resource_type:seed"]
-        arguments += ["--indirect-selection", "empty"]
+        # read (dbt keeps the order through the nodes it leaves out); not those of data no
+        # load has changed since the last successful build.
+        excluded = ["config.materialized:view", "resource_type:seed", *unchanged_tests]
+        arguments += ["--exclude", *excluded, "--indirect-selection", "empty"]
     try:
         with _dbt_logging():
             result = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(arguments)

@@ -25,15 +25,17 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import numpy as np
-import pyarrow as pa
 
 from ingest.errors import InputError
 from ingest.formats import FORMATS, Format
 from ingest.jsonfile import json_values
 from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SNIFF_BYTES = 64 * 1024
 LARGE_FILE_BYTES = 16 * 1024 * 1024  # above this a load reports its progress
@@ -345,7 +347,7 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
         numbered = f"select rowid + {header.skip + 2} as __line, * from incoming_cells"
     else:
         if "starts" not in loading.record_lines:  # kept for the text read after a typed one
-            loading.record_lines["starts"] = pa.table({"line": _record_lines(path, header)})
+            loading.record_lines["starts"] = _record_lines(path, header)
         con.register("incoming_line_starts", loading.record_lines["starts"])
         try:
             con.execute("create or replace temp table incoming_lines as from incoming_line_starts")
@@ -364,6 +366,8 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
 
 def _read_json(loading: _Loading) -> None:
     """Read a JSON format's records, in batches, into `incoming_cells` (with their lines)."""
+    import pyarrow as pa  # imported late: CSV files, most of them, never need it (0.1 s)
+
     con, path, fmt = loading.con, loading.path, loading.fmt
     names = [column.name for column in fmt.columns]
     con.execute(
@@ -401,10 +405,14 @@ def _read_json(loading: _Loading) -> None:
         raise InputError(path, "the file holds no records")
 
 
-def _record_lines(path: Path, header: Header) -> pa.Array:
-    """The line each record after the header starts on, as an editor counts lines: a quoted
-    cell may hold line breaks, and blank lines hold no record."""
-    return pa.array(np.fromiter((line for line, _ in _records(path, header)), np.int64))
+def _record_lines(path: Path, header: Header) -> pa.Table:
+    """The line each record after the header starts on, as an editor counts lines (column
+    `line`): a quoted cell may hold line breaks, and blank lines hold no record."""
+    import numpy as np  # imported late, as in _read_json
+    import pyarrow as pa
+
+    lines = np.fromiter((line for line, _ in _records(path, header)), np.int64)
+    return pa.table({"line": lines})
 
 
 def _malformed_line(path: Path, header: Header) -> int | None:

@@ -19,6 +19,8 @@ from dropscore.warehouse import publish
 from ingest.errors import InputError
 from tests.reliability import copy_home
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 
 def published(settings, sql: str):
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
@@ -242,26 +244,32 @@ def test_a_users_run_skips_the_unit_tests(settings, sample_exports):
 def test_a_weekly_build_leaves_the_views_and_seeds_and_tests_after_the_tables_they_read(
     settings, sample_exports
 ):
-    def build_results() -> dict[str, dict]:
-        results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
-        return {result["unique_id"]: result for result in results["results"]}
-
     run(settings, [sample_exports.orders])  # the first build makes them
-    first = build_results()
+    first = build_results(settings)
     manifest = json.loads((settings.dbt_target_path / "manifest.json").read_text())
+    nodes = manifest["nodes"]
     left_as_they_are = {
         unique_id
-        for unique_id, node in manifest["nodes"].items()
+        for unique_id, node in nodes.items()
         if node["resource_type"] == "seed" or node["config"]["materialized"] == "view"
     }
     assert left_as_they_are <= set(first)
+    tests_of_tables = {
+        unique_id
+        for unique_id, node in nodes.items()
+        if node["resource_type"] == "test"
+        and any(
+            nodes[parent]["config"]["materialized"] in ("table", "incremental")
+            for parent in node["depends_on"]["nodes"]
+            if parent in nodes
+        )
+    }
+    assert tests_of_tables <= set(first)
 
     run(settings, [sample_exports.disputes])
-    weekly = build_results()
+    weekly = build_results(settings)
     assert not left_as_they_are & set(weekly)
-    assert {node for node in first if node.startswith("test.")} == {
-        node for node in weekly if node.startswith("test.")
-    }
+    assert tests_of_tables <= set(weekly)
     assert {result["status"] for result in weekly.values()} <= {"success", "pass", "no-op"}
 
     def execute(node: str, moment: str) -> str:
@@ -279,6 +287,74 @@ def test_a_weekly_build_leaves_the_views_and_seeds_and_tests_after_the_tables_th
     assert published(settings, "select count(has_dispute) > 0 from marts.fct_order_lines") == [
         (True,)
     ]
+
+
+def build_results(settings) -> dict[str, dict]:
+    results = json.loads((settings.dbt_target_path / "run_results.json").read_text())
+    return {result["unique_id"]: result for result in results["results"]}
+
+
+def test_a_weekly_build_tests_only_the_data_a_load_changed(settings, sample_exports):
+    def tests_ran() -> set[str]:
+        return {node.split(".")[2] for node in build_results(settings) if node.startswith("test.")}
+
+    # the seeds, the rates view over a seed, and views over sources no load below adds to
+    never_changed = {
+        "unique_dispute_categories_category",
+        "not_null_columns_dispute_categories",
+        "not_null_columns_dispute_reasons",
+        "accepted_values_dispute_categories_category_group__defect__delivery_failure__buyer_remorse__other",
+        "relationships_dispute_reasons_category__category__ref_dispute_categories_",
+        "unique_exchange_rates_currency",
+        "not_null_columns_exchange_rates",
+        "columns_between_exchange_rates_1e_7_to_1e6",
+        "unique_int_exchange_rates_rebased_currency",
+        "not_null_columns_int_exchange_rates_rebased",
+        "unique_stg_aliexpress__order_lines_order_line_id",
+        "not_null_columns_stg_aliexpress__order_lines",
+        "accepted_values_stg_aliexpress__order_lines_status__placed__shipped__delivered__cancelled",
+        "unique_stg_order_links__links_order_link_id",
+        "not_null_columns_stg_order_links__links",
+        "unique_stg_shopify__transactions_transaction_id",
+        "not_null_columns_stg_shopify__transactions",
+        "accepted_values_columns_stg_shopify__transactions",
+    }
+    # views over the two tables a Shopify orders export adds to
+    shopify_orders = {
+        "unique_stg_shopify__orders_store_order",
+        "not_null_columns_stg_shopify__orders",
+        "accepted_values_stg_shopify__orders_financial_status__pending__authorized__partially_paid__paid__partially_refunded__refunded__voided__expired",
+        "unique_stg_shopify__order_lines_store_order_line_id",
+        "not_null_columns_stg_shopify__order_lines",
+        "relationships_stg_shopify__order_lines_store_order__store_order__ref_stg_shopify__orders_",
+    }
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    first = tests_ran()
+    assert never_changed | shopify_orders <= first
+
+    # A build that fails (on a planted row) leaves its load to the next one.
+    planted = "dispute_id || ':planted' as dispute_line_id, 'no-such-line' as order_line_id"
+    with duckdb.connect(str(settings.build_path)) as con:
+        con.execute(
+            f"""
+            insert into intermediate.int_disputes_matched_to_lines
+            select * replace ({planted}, 1000000 as built_through_load_id)
+            from intermediate.int_disputes_matched_to_lines
+            limit 1
+            """
+        )
+    with pytest.raises(BuildFailed, match="relationships_int_disputes_matched_to_lines"):
+        run(settings, [FIXTURES / "mixed" / "shopify_orders.csv"])
+    with duckdb.connect(str(settings.build_path)) as con:
+        con.execute(
+            "delete from intermediate.int_disputes_matched_to_lines where order_line_id = 'no-such-line'"
+        )
+    build(settings)
+    assert tests_ran() == first - never_changed
+
+    # nothing loaded since the last successful build
+    build(settings)
+    assert tests_ran() == first - never_changed - shopify_orders
 
 
 def test_an_incremental_build_with_the_unit_tests_runs_every_one(settings, sample_exports):
