@@ -255,7 +255,9 @@ def _build(
 def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
     """What every incremental row depends on besides the loads: the models, macros, seeds,
     project and profile settings, this run's vars, and the versions that run them. When it
-    changes, every table is rebuilt in full."""
+    changes, every table is rebuilt in full, and tested. The data tests' own SQL is in it too:
+    an incremental build tests only the rows it rebuilt, and leaves out the tests of data it
+    did not change (`_tests_of_unchanged_data`), trusting the last build's results."""
     import dbt.version  # imported late, as dbt itself: a second to import
 
     adapter = metadata.version("dbt-duckdb")
@@ -263,7 +265,7 @@ def _models_fingerprint(dbt_vars: dict[str, object]) -> str:
     digest = hashlib.sha256(versions.encode() + b"\0")
     digest.update(json.dumps(dbt_vars, sort_keys=True, default=str).encode())
     paths = [PROJECT_DIR / "dbt_project.yml", PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "seeds"):
+    for folder in ("models", "macros", "seeds", "data-tests"):
         paths += sorted(path for path in (PROJECT_DIR / folder).rglob("*") if path.is_file())
     for path in paths:
         digest.update(path.relative_to(PROJECT_DIR).as_posix().encode() + b"\0")
@@ -334,27 +336,37 @@ def _tests_of_unchanged_data(con, manifest: Manifest | None) -> list[str]:
     """The data tests an incremental build can leave out: every node they read is a seed, or a
     view over seeds and over sources no load has added to since the last successful build.
 
-    Their data is what that build tested: the fingerprint vouches for the seeds and the views'
-    SQL, and a raw table changes only by a load appending rows under its own `load_id`. Names,
-    as dbt selects tests; none without the parsed project (the build then parses it).
+    Their data is what that build tested, with the same SQL: the fingerprint vouches for the
+    seeds, the views and the tests, and a raw table changes only by a load appending rows under
+    its own `load_id`. As dbt selectors; none without the parsed project (the build then
+    parses it).
     """
     if manifest is None:
         return []
     ((last_built_through,),) = con.execute(
         "select last_built_through_load_id from meta.build_attempt"
     ).fetchall()
-    loaded_since = {
-        unique_id: con.execute(
-            f"select exists (select 1 from {source.relation_name} where load_id > ?)",
-            [last_built_through],
-        ).fetchall()[0][0]
-        for unique_id, source in manifest.sources.items()
+
+    def loaded_since(source) -> bool:
+        if last_built_through is None or source.relation_name is None:
+            return True
+        try:
+            ((loaded,),) = con.execute(
+                f"select exists (select 1 from {source.relation_name} where load_id > ?)",
+                [last_built_through],
+            ).fetchall()
+        except duckdb.Error:  # not a table dropscore loads: not known to be unchanged
+            return True
+        return loaded
+
+    changed_sources = {
+        unique_id for unique_id, source in manifest.sources.items() if loaded_since(source)
     }
 
     @functools.cache
     def unchanged(unique_id: str) -> bool:
-        if unique_id in loaded_since:
-            return not loaded_since[unique_id]
+        if unique_id in manifest.sources:
+            return unique_id not in changed_sources
         node = manifest.nodes.get(unique_id)
         if node is None or node.resource_type not in ("seed", "model"):
             return False
@@ -364,15 +376,28 @@ def _tests_of_unchanged_data(con, manifest: Manifest | None) -> list[str]:
             unchanged(parent) for parent in node.depends_on.nodes
         )
 
-    def reads_unchanged_data(test) -> bool:
-        # (a test reading nothing the graph shows may read anything)
-        parents = test.depends_on.nodes
-        return bool(parents) and all(unchanged(parent) for parent in parents)
+    graph = [
+        *manifest.nodes.values(),
+        *manifest.sources.values(),
+        *manifest.exposures.values(),
+        *manifest.unit_tests.values(),
+    ]
 
-    tests = [node for node in manifest.nodes.values() if node.resource_type == "test"]
-    to_run = {test.name for test in tests if not reads_unchanged_data(test)}
-    # dbt leaves out every test of a name: none that has to run may share it
-    return sorted({test.name for test in tests} - to_run)
+    def selects_only(test) -> bool:
+        # dbt's fqn selector takes every node under the name, and reads * ? [ ] as a pattern
+        return not set("*?[]") & set(".".join(test.fqn)) and all(
+            node is test or node.fqn[: len(test.fqn)] != test.fqn for node in graph
+        )
+
+    return sorted(
+        "fqn:" + ".".join(test.fqn)
+        for test in manifest.nodes.values()
+        if test.resource_type == "test"
+        # (a test reading nothing the graph shows may read anything)
+        and test.depends_on.nodes
+        and all(unchanged(parent) for parent in test.depends_on.nodes)
+        and selects_only(test)
+    )
 
 
 # meta.builds: a row per successful build (the data health page shows them).

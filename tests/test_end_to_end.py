@@ -141,17 +141,22 @@ def test_publishing_lets_go_of_the_warehouse_it_replaced(built_settings, tmp_pat
     assert not [path for path in held if path.startswith(str(settings.home))]
 
 
-def test_a_home_kept_across_a_new_checkout_of_dropscore_builds_with_the_new_one(
-    settings, sample_exports, tmp_path, monkeypatch
-):
-    elsewhere = tmp_path / "old-checkout"
-    elsewhere.mkdir()
+def copy_of_the_project(checkout: Path) -> Path:
+    """What dbt reads of the project, copied to `checkout`."""
+    checkout.mkdir()
     for name in ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "data-tests"):
         source = PROJECT_DIR / name
         if source.is_dir():
-            shutil.copytree(source, elsewhere / name)
+            shutil.copytree(source, checkout / name)
         else:
-            shutil.copy(source, elsewhere / name)
+            shutil.copy(source, checkout / name)
+    return checkout
+
+
+def test_a_home_kept_across_a_new_checkout_of_dropscore_builds_with_the_new_one(
+    settings, sample_exports, tmp_path, monkeypatch
+):
+    elsewhere = copy_of_the_project(tmp_path / "old-checkout")
     monkeypatch.setattr("dropscore.pipeline.PROJECT_DIR", elsewhere)
     run(settings, [sample_exports.orders, sample_exports.disputes])
     monkeypatch.undo()
@@ -355,6 +360,18 @@ def test_a_weekly_build_tests_only_the_data_a_load_changed(settings, sample_expo
     # nothing loaded since the last successful build
     build(settings)
     assert tests_ran() == first - never_changed - shopify_orders
+
+
+def test_a_new_test_runs_on_data_no_load_changed(settings, sample_exports, tmp_path, monkeypatch):
+    checkout = copy_of_the_project(tmp_path / "checkout")
+    monkeypatch.setattr("dropscore.pipeline.PROJECT_DIR", checkout)
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    # a test of a seed that no build has run yet, and that fails
+    (checkout / "data-tests" / "every_rate_is_one.sql").write_text(
+        "select * from {{ ref('exchange_rates') }} where rate_to_usd <> 1", encoding="utf-8"
+    )
+    with pytest.raises(BuildFailed, match=r"at test\.dropscore\.every_rate_is_one\b"):
+        build(settings)
 
 
 def test_an_incremental_build_with_the_unit_tests_runs_every_one(settings, sample_exports):
