@@ -227,19 +227,23 @@ def _build(
     try:
         ensure_raw_schema(con)
         full_refresh, built_through = _start_attempt(con, started, fingerprint)
-        incremental = not full_refresh and not unit_tests
-        unchanged_tests = _tests_of_unchanged_data(con, manifest) if incremental else []
+        if full_refresh or unit_tests:  # excluding a model would take its unit tests too
+            excluded = []
+        else:
+            # The views and seeds are as the last build left them: with other models or seeds
+            # the fingerprint would have asked for a full refresh. Their tests still run, on
+            # this build's data, after the tables they read (dbt keeps the order through the
+            # nodes it leaves out); not those of data no load has changed since the last
+            # successful build.
+            excluded = [
+                "config.materialized:view",
+                "resource_type:seed",
+                *_tests_of_unchanged_data(con, manifest),
+            ]
     finally:
         con.close()
     nodes = _dbt_build(
-        settings,
-        dbt_vars,
-        progress,
-        unit_tests,
-        full_refresh,
-        unchanged_tests,
-        before_publish,
-        manifest,
+        settings, dbt_vars, progress, unit_tests, full_refresh, excluded, before_publish, manifest
     )
     _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
     progress(f"publishing {settings.warehouse_path}")
@@ -462,7 +466,7 @@ def _dbt_build(
     progress: Progress,
     unit_tests: bool,
     full_refresh: bool,
-    unchanged_tests: list[str],
+    excluded: list[str],
     when_built: Callable[[], object] | None = None,
     manifest: Manifest | None = None,
 ) -> int:
@@ -483,13 +487,7 @@ def _dbt_build(
         arguments += ["--exclude-resource-type", "unit_test"]
     if full_refresh:
         arguments += ["--full-refresh"]
-    elif not unit_tests:  # excluding a model would take its unit tests too
-        # The views and seeds are as the last build left them: with other models or seeds
-        # the fingerprint would have asked for a full refresh. Their tests still run, on this
-        # build's data (`empty`: excluding a node leaves its tests in), after the tables they
-        # read (dbt keeps the order through the nodes it leaves out); not those of data no
-        # load has changed since the last successful build.
-        excluded = ["config.materialized:view", "resource_type:seed", *unchanged_tests]
+    if excluded:  # `empty`: excluding a node leaves its tests in
         arguments += ["--exclude", *excluded, "--indirect-selection", "empty"]
     try:
         with _dbt_logging():
