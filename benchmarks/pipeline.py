@@ -21,6 +21,9 @@ usual rates):
 Every step runs in a child process of its own, so its peak resident memory is its own: the
 child's ru_maxrss from wait4 (which covers the child's own children too). Wall and CPU seconds
 are both recorded because the machine may be shared: CPU seconds move less with other load.
+Each step also records its user and system CPU, its own disk reads and writes and major page
+faults, and what the rest of the machine did meanwhile (other processes' CPU, steal, iowait,
+page-cache refaults), so that a slow step can be told from a busy machine.
 The floor, pandas and the built warehouse are checked to agree per supplier, so the comparison
 is of the same answer.
 
@@ -182,9 +185,16 @@ class Measured:
     command: list[str]
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
+    user_seconds: float = 0.0
+    system_seconds: float = 0.0
+    major_faults: int = 0  # pages the child waited for the disk to bring in
+    read_bytes: int = 0  # from the disk, not from the page cache
+    written_bytes: int = 0
     peak_rss_bytes: int = 0
     exit_code: int = 0
     load_average: float = 0.0  # 1-minute load average when the step started
+    # What the rest of the machine did while the step ran (see `machine_counters`).
+    meanwhile: dict = field(default_factory=dict)
     result: dict = field(default_factory=dict)  # what the step itself reported (RESULT line)
     lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds from start, text)
 
@@ -194,9 +204,34 @@ class Measured:
         return data
 
 
+def machine_counters() -> dict[str, float]:
+    """The machine's CPU time by kind since boot (seconds, every core) and its page-cache refaults.
+
+    Sampled around a step, they tell what else the machine was doing meanwhile: CPU time
+    other processes used, time the hypervisor gave this machine's cores to other guests
+    (steal), time cores sat idle while a process (the step's own included) waited for the disk,
+    and file pages read again after the kernel had evicted them (refaults, the step's own
+    included: a reclaimer may page out memory left untouched for a while, page cache too).
+    """
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:9]]
+    user, nice, system, _idle, iowait, irq, softirq, steal = ticks
+    with open("/proc/vmstat") as vmstat:
+        counters = dict(line.split() for line in vmstat)
+    tick = os.sysconf("SC_CLK_TCK")
+    return {
+        "busy_seconds": (user + nice + system + irq + softirq) / tick,
+        "steal_seconds": steal / tick,
+        "iowait_seconds": iowait / tick,
+        "refaulted_bytes": int(counters.get("workingset_refault_file", 0))
+        * os.sysconf("SC_PAGE_SIZE"),
+    }
+
+
 def measure(name: str, command: list[str], env: dict[str, str], log: Path) -> Measured:
     """Run `command`, stamping each output line with its time, and read its rusage by wait4."""
     step = Measured(name, command, load_average=os.getloadavg()[0])
+    before = machine_counters()
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -222,8 +257,17 @@ def measure(name: str, command: list[str], env: dict[str, str], log: Path) -> Me
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     step.wall_seconds = time.perf_counter() - started
+    after = machine_counters()
+    step.user_seconds, step.system_seconds = usage.ru_utime, usage.ru_stime
     step.cpu_seconds = usage.ru_utime + usage.ru_stime
+    step.major_faults = usage.ru_majflt
+    step.read_bytes, step.written_bytes = usage.ru_inblock * 512, usage.ru_oublock * 512
     step.peak_rss_bytes = usage.ru_maxrss * 1024  # KiB on Linux
+    meanwhile = {counter: after[counter] - before[counter] for counter in before}
+    # Clock ticks count CPU time in hundredths: a step alone on the machine can come out a
+    # tick or two above the machine's own busy time.
+    meanwhile["other_cpu_seconds"] = max(0.0, meanwhile.pop("busy_seconds") - step.cpu_seconds)
+    step.meanwhile = meanwhile
     step.exit_code = process.returncode
     if step.exit_code != 0:
         tail = "\n".join(text for _, text in step.lines[-15:])
@@ -911,6 +955,32 @@ def _target(name: str, value: float | None, sense: str, limit: float, shown: str
 # --- output ---------------------------------------------------------------------------------------
 
 
+def _meanwhile_table(steps: dict) -> list[str]:
+    """Where each step's time went besides its own CPU, and what else the machine did."""
+    out = [
+        "| step | user s | system s | read from disk | major faults | written | other work's "
+        "CPU s | steal s | iowait s | page cache refaulted |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, measured in steps.items():
+        meanwhile = measured["meanwhile"]
+        out.append(
+            f"| {name} | {measured['user_seconds']:.2f} | {measured['system_seconds']:.2f} | "
+            f"{measured['read_bytes'] / 1e6:,.0f} MB | {measured['major_faults']:,} | "
+            f"{measured['written_bytes'] / 1e6:,.0f} MB | "
+            f"{meanwhile['other_cpu_seconds']:.1f} | {meanwhile['steal_seconds']:.1f} | "
+            f"{meanwhile['iowait_seconds']:.1f} | {meanwhile['refaulted_bytes'] / 1e6:,.0f} MB |"
+        )
+    out += [
+        "",
+        "Read and written are the step's own disk traffic, past the page cache; other work's "
+        "CPU is every other process on the machine, steal the time the hypervisor gave the cores "
+        "to other guests, iowait idle core time while anything waited for the disk, refaulted "
+        "the file pages read again after the kernel evicted them (these three machine-wide).",
+    ]
+    return out
+
+
 def markdown(report: dict) -> str:
     steps, ratios, phases = report["steps"], report["ratios"], report["phases"]
     floor = steps["floor"]["wall_seconds"]
@@ -973,6 +1043,8 @@ def markdown(report: dict) -> str:
         "",
         f"Ratios (wall): {shown(ratios)}. On CPU seconds: {shown(report['cpu_ratios'])}. "
         "Load is the 1-minute load average as the step started (other work on the machine).",
+        "",
+        *_meanwhile_table(steps),
         "",
         "| phase of `dropscore run` | full run s | weekly run s |",
         "|---|---:|---:|",

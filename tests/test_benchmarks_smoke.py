@@ -54,6 +54,7 @@ def test_the_benchmark_writes_json_and_markdown_and_prints_the_table(benchmarked
     assert (root / "results" / "pipeline-n20k.json").exists()
     assert markdown in completed.stdout
     assert "Ratios (wall): full/floor" in markdown
+    assert "| step | user s | system s | read from disk |" in markdown
     for label in ("floor (one DuckDB statement)", "full run", "weekly run", "pandas baseline"):
         assert label in markdown
 
@@ -67,6 +68,13 @@ def test_every_step_is_measured_with_its_time_and_peak_memory(benchmarked):
         assert step["wall_seconds"] > 0, name
         assert step["cpu_seconds"] > 0, name
         assert step["peak_rss_bytes"] > 10 * 1024**2, name  # a Python process at least
+        assert step["user_seconds"] + step["system_seconds"] == step["cpu_seconds"], name
+        assert min(step["major_faults"], step["read_bytes"], step["written_bytes"]) >= 0, name
+        assert set(step["meanwhile"]) == {
+            "other_cpu_seconds", "steal_seconds", "iowait_seconds", "refaulted_bytes"
+        }, name  # fmt: skip
+        assert min(step["meanwhile"].values()) >= 0, name
+    assert report["steps"]["full_run"]["written_bytes"] > 0  # the warehouse, at least
     assert report["steps"]["generate"]["result"]["lines"] == pytest.approx(20_000, rel=0.05)
     week = report["steps"]["generate_week"]["result"]
     assert week["new_lines"] > 0 and week["updated_lines"] > 0
