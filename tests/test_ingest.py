@@ -129,6 +129,37 @@ def test_lines_are_counted_as_an_editor_counts_them(settings, tmp_path, newline,
     ) == [("1", 2), ("2", 5), ("3", 8), ("4", 9)]
 
 
+# A title holding an unquoted comma splits in two, and every cell after it moves a column on:
+# with the last (exported_at) empty, the line ends with one comma too many.
+SPLIT_TITLE = titled(5, "Lamp, warm white").replace(",2026-02-01T00:00:00Z", ",")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize(
+    ("records", "line"),
+    [
+        ([titled(1, "Cup"), titled(2, "Pot").removesuffix("2026-02-01T00:00:00Z")], 4),
+        ([titled(1, '"Lamp,\nwarm"'), titled(2, '"Pot, small"')], 5),
+    ],
+    ids=["one-record-a-line", "a-record-on-two-lines"],
+)
+def test_a_record_with_an_empty_cell_too_many_is_refused_not_shifted(
+    settings, tmp_path, newline, records, line
+):
+    # DuckDB takes the comma too many for a trailing delimiter and would load the record with
+    # its cells a column off: the title's second half as the quantity, and so on.
+    text = "\n".join([TITLED_HEADER, *records, SPLIT_TITLE]) + "\n"
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [write(tmp_path / "orders.csv", text.replace("\n", newline))])
+    assert (refused.value.line, refused.value.message) == (line, "expected 14 columns, found 15")
+    assert raw_rows(settings, "select count(*) from raw.dropscore_order_lines") == [(0,)]
+
+    # Lines that end with a comma because their last cell is empty load as they are.
+    text = "\n".join([TITLED_HEADER, *records]) + "\n"
+    ingest(settings, [write(tmp_path / "good.csv", text.replace("\n", newline))])
+    assert raw_rows(settings, "select count(*) from raw.dropscore_order_lines") == [(2,)]
+
+
 def test_blank_lines_at_the_end_change_no_line(settings, tmp_path):
     orders = write(tmp_path / "orders.csv", ORDERS + "\n\n\n")
     ingest(settings, [orders])
