@@ -241,17 +241,27 @@ def detect_format(path: Path, sniffed: Sniffed | None = None) -> Format:
             path, f"unrecognised format: expected one of {_expected(candidates)}", line=first[0]
         )
     header = sniffed.header
-    matching = [fmt for fmt in candidates if fmt.required <= set(header.columns)]
+    columns = set(header.columns)
+    matching = [fmt for fmt in candidates if fmt.required <= columns]
+    # A header with most of a format's columns is that format with a column misnamed or missing.
+    closest = max(candidates, key=lambda fmt: (fmt not in matching, len(fmt.required & columns)))
+    found = len(closest.required & columns)
+    nearly = closest not in matching and found >= 2 and found * 2 >= len(closest.required)
+    missing = ", ".join(sorted(closest.required - columns))
     if matching:
         # The most specific format wins: a dropscore-orders file also holds order-links columns.
-        return max(matching, key=lambda fmt: len(fmt.required))
-    # A header with most of a format's columns is that format with a column misnamed or missing.
-    closest = max(candidates, key=lambda fmt: len(fmt.required & set(header.columns)))
-    found = len(closest.required & set(header.columns))
-    hint = ""
-    if found >= 2 and found * 2 >= len(closest.required):
-        missing = ", ".join(sorted(closest.required - set(header.columns)))
-        hint = f"closest is {closest.name}, missing column(s) {missing}; "
+        best = max(matching, key=lambda fmt: len(fmt.required))
+        if not (nearly and found > len(best.required) and len(closest.required - columns) <= 2):
+            return best
+        # ... unless it holds more of another's but for a column or two: that one with a
+        # column misnamed or missing, whose other columns would be left out.
+        raise InputError(
+            path,
+            f"looks like {closest.name} but is missing column(s) {missing}; if it is "
+            f"{best.name}, load it with --format {best.name}",
+            line=header.skip + 1,
+        )
+    hint = f"closest is {closest.name}, missing column(s) {missing}; " if nearly else ""
     raise InputError(
         path,
         f"unrecognised format: {hint}expected one of {_expected(candidates)}",
@@ -678,6 +688,12 @@ def load_file(
         [scanned.checksum],
     ).fetchall()
     if previous:
+        if fmt is not None and fmt.name != previous[0][0]:
+            raise InputError(
+                path,
+                f"already loaded as {previous[0][0]}, and a file loads once: to load it as "
+                f"{fmt.name} instead, load your files into a new home",
+            )
         return LoadResult(path, previous[0][0], "unchanged", 0, None)
     sniffed = sniff(path)
     fmt = fmt or detect_format(path, sniffed)

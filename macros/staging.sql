@@ -44,7 +44,8 @@ single_versions as (
 newest_of_repeated as (
 
     -- Weekly exports overlap: the newest export of a line wins; for two exports of the same
-    -- time, the one loaded last (a corrected file).
+    -- time, the one loaded last (a corrected file); within one file, the later line, so that
+    -- every build picks the same one.
     select source.*
     from source
     semi join repeated_keys
@@ -52,7 +53,7 @@ newest_of_repeated as (
         and source.line_id is not distinct from repeated_keys.line_id
     qualify row_number() over (
         partition by source.supplier_order_id, source.line_id
-        order by source.exported_at desc, source.load_id desc
+        order by source.exported_at desc, source.load_id desc, source.source_line desc
     ) = 1
 
 ),
@@ -134,7 +135,7 @@ newest_version as (
     select *
     from source
     qualify row_number() over (
-        partition by dispute_id order by exported_at desc, load_id desc
+        partition by dispute_id order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),

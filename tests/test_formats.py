@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from dropscore.cli import cli
 from dropscore.config import Settings
 from dropscore.pipeline import ingest, run
+from ingest.errors import InputError
 from ingest.loader import normalise_header
 from tests.conftest import write
 
@@ -676,6 +677,42 @@ def test_format_overrides_detection_and_says_what_the_file_lacks(settings, tmp_p
     )
     result = CliRunner().invoke(cli, ["ingest", str(links), "--format", "order-links", *home])
     assert result.exit_code == 0
+    # Loaded once as one format, a file is not "unchanged" under another.
+    result = CliRunner().invoke(cli, ["ingest", str(links), "--format", "order-links", *home])
+    assert (result.exit_code, "unchanged" in result.output) == (0, True)
+    disputes = ["--format", "dropscore-disputes", *home]
+    result = CliRunner().invoke(cli, ["ingest", str(links), *disputes])
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: {links}: already loaded as order-links, and a file loads once: to load it as "
+        "dropscore-disputes instead, load your files into a new home\n",
+    )
+
+
+def test_a_file_with_a_richer_formats_columns_but_one_is_not_taken_for_a_poorer_one(
+    settings, tmp_path
+):
+    # All of order-links' columns, and all of dropscore-orders' but its quantity, misspelt:
+    # loaded as order-links, its order lines would be left out without a word.
+    header = (
+        "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,qty,"
+        "unit_price,currency,status,store_order"
+    )
+    row = "8200000000000001,1,2026-01-05T10:00:00Z,s1,Store,p1,1,9.99,USD,delivered,#1001"
+    orders = write(tmp_path / "orders.csv", f"{header}\n{row}\n")
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [orders])
+    assert str(refused.value) == (
+        f"{orders}, line 1: looks like dropscore-orders but is missing column(s) quantity; if "
+        "it is order-links, load it with --format order-links"
+    )
+    # A links file with a few order columns besides is still one.
+    links = write(
+        tmp_path / "links.csv",
+        "store_order,supplier_order_id,ordered_at,product_id,status\n"
+        "#1001,8200000000000001,2026-01-05T10:00:00Z,p1,delivered\n",
+    )
+    assert [result.format for result in ingest(settings, [links])] == ["order-links"]
 
 
 @pytest.mark.parametrize(

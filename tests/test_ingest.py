@@ -360,6 +360,11 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             "(columns amount, created_at, currency, kind, name, status); aliexpress-orders-csv "
             "(columns order_date, order_id, price, product_id, qty, status, store, title)",
         ),
+        (  # would match order-links, and its order lines be left out
+            ORDERS.replace(",currency,", ",store_order,").replace(",USD,", ",#1001,"),
+            "orders.csv, line 1: looks like dropscore-orders but is missing column(s) currency; "
+            "if it is order-links, load it with --format order-links",
+        ),
         (  # two orders Excel rounded to one
             ORDERS.replace("\n100,2,", "\n5.37518E+12,2,"),
             "orders.csv, line 3, column 'supplier_order_id': expected an id as exported (a "

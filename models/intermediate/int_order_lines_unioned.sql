@@ -127,7 +127,8 @@ from_aliexpress as (
     -- the few AliExpress rows are ranked again, so that two rows of one line here never
     -- reach the pairing below
     qualify row_number() over (
-        partition by order_line_id order by exported_at desc, load_id desc
+        partition by order_line_id
+        order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),

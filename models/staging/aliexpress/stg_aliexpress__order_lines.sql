@@ -13,7 +13,8 @@ newest_version as (
     select *
     from source
     qualify row_number() over (
-        partition by supplier_order_id, line_id order by exported_at desc, load_id desc
+        partition by supplier_order_id, line_id
+        order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),

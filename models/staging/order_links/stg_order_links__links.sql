@@ -28,7 +28,8 @@ newest_version as (
     select *
     from normalised
     qualify row_number() over (
-        partition by store_order, supplier_order_id order by exported_at desc, load_id desc
+        partition by store_order, supplier_order_id
+        order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),

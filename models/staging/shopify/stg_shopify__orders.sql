@@ -13,7 +13,7 @@ newest_version as (
     select *
     from source
     qualify row_number() over (
-        partition by name order by exported_at desc, load_id desc
+        partition by name order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),

@@ -15,7 +15,7 @@ newest_version as (
     from source
     qualify row_number() over (
         partition by name, kind, status, created_at, amount
-        order by exported_at desc, load_id desc
+        order by exported_at desc, load_id desc, source_line desc
     ) = 1
 
 ),
