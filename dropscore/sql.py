@@ -218,30 +218,41 @@ def _single_read(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Stat
         _single_read(connection, _explained(statement.query))
     elif statement_type is not StatementType.SELECT:
         raise QueryRefused(_refusal(statement_type))
-    elif _plans_unbounded(connection, statement.query):
+    ((tree,),) = connection.execute("select json_serialize_sql(?)", [statement.query]).fetchall()
+    if _WRITES.search(tree):
+        # The warehouse is attached read-only, so DuckDB would refuse it too.
+        raise QueryRefused("refused: only read queries are allowed (a CTE that writes)")
+    if _plans_unbounded(tree, statement.query):
         raise QueryRefused(
-            "refused: `not materialized` CTEs and query() are not allowed (they can take longer "
-            "to plan than any time limit; without the hint DuckDB shares each CTE)"
+            "refused: `not materialized` CTEs, query() and json_execute_serialized_sql() are "
+            "not allowed (they can take longer to plan than any time limit; without the hint "
+            "DuckDB shares each CTE)"
         )
     return statement
 
 
 # In a query's parse tree as DuckDB serializes it (a string the user wrote is escaped there):
-# CTEs inlined into each other, or SQL run from a string, which this check cannot see into.
+# a SELECT whose CTE deletes, inserts or updates (`with t as (delete ... returning *)`).
+_WRITES = re.compile(r'"type":"(INSERT|UPDATE|DELETE|MERGE_INTO)_QUERY_NODE"')
+# ... and CTEs inlined into each other, or SQL run from a string, which this check cannot see
+# into.
 _UNBOUNDED_PLANS = re.compile(
-    r'"materialized":"CTE_MATERIALIZE_NEVER"|"function_name":"query(_table)?"'
+    r'"materialized":"CTE_MATERIALIZE_NEVER"'
+    r'|"function_name":"(query|query_table|json_execute_serialized_sql)"'
 )
 # The same in the query's text, for a statement DuckDB cannot serialize.
-_UNBOUNDED_TEXT = re.compile(r"\bnot\s+materialized\b|\bquery(_table)?\s*\(", re.IGNORECASE)
+_UNBOUNDED_TEXT = re.compile(
+    r"\bnot\s+materialized\b|\b(query|query_table|json_execute_serialized_sql)\s*\(",
+    re.IGNORECASE,
+)
 
 
-def _plans_unbounded(connection: duckdb.DuckDBPyConnection, query: str) -> bool:
-    """Whether the query could take longer to plan than any time limit.
+def _plans_unbounded(tree: str, query: str) -> bool:
+    """Whether the query could take longer to plan than any time limit, from its parse tree.
 
     A query's time limit holds only once DuckDB runs it: binding and planning cannot be
     interrupted, and CTEs that inline each other make a plan exponential in their number.
     """
-    ((tree,),) = connection.execute("select json_serialize_sql(?)", [query]).fetchall()
     if tree.startswith('{"error":true'):
         return _UNBOUNDED_TEXT.search(query) is not None
     return _UNBOUNDED_PLANS.search(tree) is not None
@@ -283,9 +294,17 @@ def _explained(query: str) -> str:
     position = 1
     if words[position][1] in ("analyze", "analyse"):
         position += 1
-    if words[position][1] == "(":
+    # `(format json)` is options; `(select 1)` the statement, in parentheses
+    if (
+        position + 1 < len(words)
+        and words[position][1] == "("
+        and words[position + 1][1] not in _STATEMENT_STARTS
+    ):
         position = [word for _, word in words].index(")", position) + 1
     return query[words[position][0] :]
+
+
+_STATEMENT_STARTS = {"(", "select", "with", "from", "values", "table", "pivot", "unpivot"}
 
 
 def _interrupt(connection: duckdb.DuckDBPyConnection, timed_out: threading.Event) -> None:

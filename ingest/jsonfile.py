@@ -8,6 +8,7 @@ exporter files are small; large histories come as CSV.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from ingest.errors import InputError
 
 _DECODER = json.JSONDecoder()
 _SPACE = " \t\r\n"
+# An escaped UTF-16 surrogate: valid JSON, but text only in pairs (an emoji cut in two is not).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -34,6 +37,7 @@ def json_values(path: Path, text: str | None = None) -> Iterator[tuple[int, obje
     """Yield (line, value) for each top-level value; array elements are values."""
     text = read_text(path) if text is None else text
     lines = _LineCounter(text)
+    surrogates = _SURROGATE_ESCAPE.search(text) is not None
     position = _skip_space(text, 0)
     in_array = position < len(text) and text[position] == "["
     if in_array:
@@ -42,6 +46,8 @@ def json_values(path: Path, text: str | None = None) -> Iterator[tuple[int, obje
             return
     while position < len(text):
         value, end = _decode(path, text, position, lines)
+        if surrogates:
+            _check_text(path, value, lines.line(position))
         yield lines.line(position), value
         position = _skip_space(text, end)
         if in_array:
@@ -75,6 +81,22 @@ def _decode(path: Path, text: str, position: int, lines: _LineCounter) -> tuple[
     except RecursionError:
         raise InputError(
             path, "not valid JSON: nested too deeply", line=lines.line(position)
+        ) from None
+    except ValueError:  # a whole number longer than Python converts (4,300 digits)
+        raise InputError(
+            path, "not valid JSON: a number too long to read", line=lines.line(position)
+        ) from None
+
+
+def _check_text(path: Path, value: object, line: int) -> None:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            path,
+            "a text holds half of a UTF-16 surrogate pair (\\ud800-\\udfff alone), which is "
+            "not a character",
+            line=line,
         ) from None
 
 

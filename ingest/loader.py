@@ -680,7 +680,7 @@ def load_file(
     `read_typed=False` reads every cell as text, the reference the typed read must agree with.
     """
     path = Path(path)
-    if not path.is_file():
+    if not _is_file(path):
         raise InputError(path, "a folder, not a file" if path.is_dir() else "no such file")
     scanned = _scan(path)
     previous = con.execute(
@@ -909,12 +909,23 @@ def load_files(
     return results
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError as error:  # a name longer than the system allows
+        raise InputError(path, f"cannot be opened: {error.strerror.lower()}") from None
+
+
 def _record_failure(con, path: Path, fmt: Format | None, error: InputError) -> None:
-    checksum = file_checksum(path) if path.is_file() else ""
+    try:
+        checksum = file_checksum(path) if path.is_file() else ""
+    except OSError:  # a name too long, a file that cannot be read: none to record
+        checksum = ""
     con.execute(
         """
         insert into raw.loads
         select coalesce(max(load_id), 0) + 1, ?, ?, ?, ?, 'failed', 0, 0, ?, now() from raw.loads
         """,
-        [path.name, str(path.resolve()), checksum, fmt.name if fmt else error.format, str(error)],
+        # absolute, not resolved: a link that loops has no end to resolve to
+        [path.name, str(path.absolute()), checksum, fmt.name if fmt else error.format, str(error)],
     )

@@ -554,6 +554,19 @@ BAD_FILES = [
         ": not a UTF-8 text file",
         id="not utf-8",
     ),
+    pytest.param(  # an emoji cut in two by an exporter: valid JSON, not text
+        "orders.json",
+        "[\n" + API_ORDER.replace('"Fan Store"', '"Fan \\ud83d Store"') + "\n]",
+        ", line 2: a text holds half of a UTF-16 surrogate pair (\\ud800-\\udfff alone), "
+        "which is not a character",
+        id="lone surrogate",
+    ),
+    pytest.param(
+        "orders.json",
+        "[\n" + API_ORDER.replace("8200000000000003", "8" * 5000) + "\n]",
+        ", line 2: not valid JSON: a number too long to read",
+        id="number of 5000 digits",
+    ),
 ]
 
 
@@ -593,6 +606,16 @@ def test_a_bad_file_is_refused_in_one_line_and_loads_nothing(
     assert query(
         settings.build_path, "select outcome, message from raw.loads order by load_id desc limit 1"
     ) == [("failed", f"{bad}{message}")]
+
+
+def test_a_path_that_cannot_be_opened_is_refused_in_one_line(settings, tmp_path):
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    for path, message in [
+        (tmp_path / ("x" * 300 + ".csv"), "cannot be opened: file name too long"),
+        (tmp_path / "loop.csv", "no such file"),
+    ]:
+        result = CliRunner().invoke(cli, ["ingest", str(path), "--home", str(settings.home)])
+        assert (result.exit_code, result.output) == (1, f"Error: {path}: {message}\n")
 
 
 def test_the_good_files_of_the_bad_file_tests_load(settings, tmp_path):

@@ -120,6 +120,13 @@ def test_empty_result_keeps_its_columns(warehouse: Path) -> None:
             id="pivot-with-values",
         ),
         pytest.param("explain select 1", "explain_key", None, id="explain"),
+        pytest.param("explain (select 1)", "explain_key", None, id="explain-parenthesised"),
+        pytest.param(
+            "explain analyze (select 1) union all (select 2)",
+            "explain_key",
+            None,
+            id="explain-analyze-parenthesised",
+        ),
         pytest.param(
             "explain analyze /* why slow? */ from main_marts.fct_supplier_weeks",
             "explain_key",
@@ -238,6 +245,15 @@ ESCAPES = [
         "merge into main_marts.dim_suppliers using (select 's9' as supplier_id) as new"
         " using (supplier_id) when not matched then insert values ('s9', 'x')",
         f"{READ_ONLY} (MERGE INTO)",
+    ),
+    (
+        "with gone as (delete from main_marts.dim_suppliers returning *) select * from gone",
+        "refused: only read queries are allowed (a CTE that writes)",
+    ),
+    (
+        "with new as (insert into main_marts.dim_suppliers values ('s3', 'x') returning *)"
+        " select * from new",
+        "refused: only read queries are allowed (a CTE that writes)",
     ),
     ("vacuum", f"{READ_ONLY} (VACUUM)"),
     ("analyze", f"{READ_ONLY} (VACUUM)"),
@@ -389,8 +405,9 @@ def test_ctes_that_inline_each_other_are_refused_before_they_are_planned(warehou
     started = time.perf_counter()
 
     inlined = f"with {', '.join(ctes)} select count(*) from a16"
-    for query in (inlined, f"select * from query('{inlined}')", f"describe {inlined}"):
-        with pytest.raises(QueryRefused, match="^refused: `not materialized` CTEs and query()"):
+    serialized = f"select * from json_execute_serialized_sql(json_serialize_sql('{inlined}'))"
+    for query in (inlined, f"select * from query('{inlined}')", f"describe {inlined}", serialized):
+        with pytest.raises(QueryRefused, match="^refused: `not materialized` CTEs, query()"):
             run_query(warehouse, query, timeout_seconds=2)
 
     assert time.perf_counter() - started < 2
