@@ -53,7 +53,7 @@ DROPSCORE_ORDERS = Format(
         Column("promised_delivery_days", "days", meaning="delivery promised, days from order"),
         Column("tracking_number", meaning="carrier tracking number"),
         Column("carrier", meaning="the carrier"),
-        Column("ship_to_country", meaning="ISO 3166-1 alpha-2 destination country"),
+        Column("ship_to_country", "country", meaning="ISO 3166-1 alpha-2 destination country"),
         Column("store_order", meaning="the Shopify order name (#1001) this line fulfils"),
         Column("exported_at", "timestamp", meaning="when the export was taken"),
     ),

@@ -633,8 +633,14 @@ def _check_cells(con, path: Path, fmt: Format, cells: Cells, label, report) -> N
 
 def _exported_at(fmt: Format, cells: Cells) -> str:
     # Without an export time, a file is dated by the newest event in it, so the newest export
-    # of a record wins whatever the order files are loaded in.
-    newest = [f"max({cells.value(name)})" for name in fmt.newest_by if cells.has(name)]
+    # of a record wins whatever the order files are loaded in. Only cells whose rules apply
+    # count: a Shopify order's dates on its other rows are never checked, nor read.
+    newest = [
+        f"max({cells.value(name)})"
+        + (f" filter (where {fmt.column(name).where})" if fmt.column(name).where else "")
+        for name in fmt.newest_by
+        if cells.has(name)
+    ]
     inferred = f"(select greatest({', '.join(newest)}) from incoming)" if newest else "null"
     if cells.has("exported_at"):
         return f"coalesce({cells.value('exported_at')}, {inferred})"

@@ -143,8 +143,8 @@ SHOPIFY_ORDERS = Format(
         Column("lineitem_requires_shipping", meaning="true for physical goods"),
         Column("lineitem_fulfillment_status", meaning="the line's fulfilment state"),
         Column("vendor", meaning="the product's vendor (often the importer app, not the supplier)"),
-        Column("shipping_country", where=FIRST_ROW, meaning="ship-to country code"),
-        Column("billing_country", where=FIRST_ROW, meaning="billing country code"),
+        Column("shipping_country", "country", where=FIRST_ROW, meaning="ship-to country code"),
+        Column("billing_country", "country", where=FIRST_ROW, meaning="billing country code"),
         Column("source", where=FIRST_ROW, meaning="the sales channel"),
     ),
     outputs=(

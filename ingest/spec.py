@@ -21,6 +21,7 @@ SQL_TYPES = {
     "digits": "varchar",
     "choice": "varchar",
     "currency": "varchar",
+    "country": "varchar",
     "timestamp": "timestamptz",
     "count": "integer",
     "units": "integer",
@@ -193,7 +194,7 @@ def typed(column: Column, text: str) -> str:
         return f"try_cast({_unquoted(text)} as decimal(18, 2))"
     if kind == "price":
         return price_amount_sql(text)
-    if kind == "currency":
+    if kind in ("currency", "country"):
         return f"upper({_unquoted(text)})"
     if kind == "digits":
         return _unquoted(text)
@@ -249,6 +250,10 @@ def rules(column: Column, read_typed: bool = False) -> list[tuple[str, str]]:
     elif kind == "currency":
         test = f"{value} in ({_listed(sorted(CURRENCY_CODES))})"
         words = "a 3-letter ISO 4217 code such as USD"
+    elif kind == "country":
+        # Only the code: a column that holds more may hold a buyer's address.
+        test = f"regexp_full_match({value}, '[A-Z]{{2}}')"
+        words = "a 2-letter ISO 3166-1 country code such as US"
     elif kind == "id":
         # The regular expression only where an exponent is (`case` runs a branch for its rows
         # only; `and` ran both): on every id of 10M lines that cost 9 s of loading them.

@@ -608,6 +608,21 @@ def test_a_bad_file_is_refused_in_one_line_and_loads_nothing(
     ) == [("failed", f"{bad}{message}")]
 
 
+def test_a_shopify_export_is_dated_by_its_orders_own_dates_not_their_other_rows(settings, tmp_path):
+    # A date left on an order's second row is never checked: it must not date the export
+    # either, or this file would outrank the next export, whose refund would then be lost.
+    stray = SHOPIFY.replace(",,,,,,,2,Spoon,", ",,,,,,9999-01-01 00:00:00 -0400,2,Spoon,")
+    refunded = SHOPIFY.replace(
+        ",paid,USD,30.00,0.00,2026-01-05", ",refunded,USD,30.00,30.00,2026-01-06"
+    )
+    ingest(settings, [write(tmp_path / "first.csv", stray)])
+    ingest(settings, [write(tmp_path / "next.csv", refunded)])
+    assert query(
+        settings.build_path,
+        "select load_id, exported_at::varchar from raw.shopify_orders order by load_id",
+    ) == [(1, "2026-01-05 15:00:00+00"), (2, "2026-01-06 15:00:00+00")]
+
+
 def test_a_path_that_cannot_be_opened_is_refused_in_one_line(settings, tmp_path):
     (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
     for path, message in [

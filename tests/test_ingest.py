@@ -321,6 +321,13 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             "orders.csv, line 3, column 'promised_delivery_days': expected a whole number of "
             "days from 0 to 3650, got '2000000000'",
         ),
+        (  # a country column holding more than the country may hold a buyer's address
+            ORDERS.replace(",exported_at", ",exported_at,ship_to_country")
+            .replace("2026-02-01T00:00:00Z\n100,2", "2026-02-01T00:00:00Z,us\n100,2")
+            .replace(",,,2026-02-01T00:00:00Z\n", ',,,2026-02-01T00:00:00Z,"1 Main St, Leeds"\n'),
+            "orders.csv, line 3, column 'ship_to_country': expected a 2-letter ISO 3166-1 "
+            "country code such as US, got '1 Main St, Leeds'",
+        ),
         (
             ORDERS.replace("10.00,USD", "ten,USD"),
             "orders.csv, line 2, column 'unit_price': expected an amount such as 12.50, got 'ten'",
