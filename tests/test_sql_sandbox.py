@@ -1,4 +1,5 @@
 import hashlib
+import tempfile
 import time
 from pathlib import Path
 
@@ -393,6 +394,57 @@ def test_long_query_is_stopped_at_the_time_limit(warehouse: Path) -> None:
 
     assert str(refused.value) == "refused: the query ran longer than 0.2 s and was stopped"
     assert time.perf_counter() - started < 5
+
+
+# Work DuckDB does before it runs a query, where neither its time limit nor its memory limit
+# holds: aliases that build on each other plan in time exponential in their number (23: over a
+# minute), and a constant is worked out whole (150M numbers: 47 s and 13.8 GB in one process).
+BEFORE_THE_QUERY_RUNS = [
+    "select 'x' as a0, "
+    + ", ".join(f"a{i} || a{i} as a{i + 1}" for i in range(23))
+    + " from main_marts.dim_suppliers",
+    "select len(range(0, 150000000))",
+]
+
+
+@pytest.mark.parametrize("sql", BEFORE_THE_QUERY_RUNS, ids=["aliases", "constant"])
+def test_work_duckdb_cannot_stop_is_stopped_with_its_process(
+    warehouse: Path, sql: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    started = time.perf_counter()
+
+    with pytest.raises(QueryRefused) as refused:
+        run_query(warehouse, sql, timeout_seconds=1)
+
+    assert str(refused.value) in {
+        "refused: the query ran longer than 1 s and was stopped",
+        "refused: the query needed more than the 4 GB of memory a query may use and was stopped",
+    }
+    assert time.perf_counter() - started < 8  # the limit, 2 s of grace, starting the process
+    # its spill directory, removed for it (multiprocessing keeps a pymp-* of its own)
+    assert list(tmp_path.glob("dropscore-sql-*")) == []
+
+
+def test_a_query_may_not_map_more_than_its_share_of_memory(warehouse: Path) -> None:
+    # 1,500 strings of 2 MB in one batch: DuckDB's 1 GB limit does not count them, the
+    # process's address-space limit does.
+    with pytest.raises(QueryFailed, match="^query failed: Out of Memory Error"):
+        run_query(
+            warehouse,
+            "select max(length(repeat('x', 2000000) || i)) from range(1500) as numbers(i)",
+        )
+
+
+def test_a_result_larger_than_a_query_may_hand_back_is_refused(warehouse: Path) -> None:
+    # 1,000 rows of 100 kB: under the row cap, 100 MB over the size cap.
+    with pytest.raises(QueryRefused) as refused:
+        run_query(warehouse, "select repeat('x', 100000) || i from range(1000) as numbers(i)")
+
+    assert str(refused.value) == (
+        "refused: the result is larger than 64 MB; select fewer rows or shorter values"
+    )
+    assert run_query(warehouse, "select repeat('x', 10000) || i from range(1000) as n(i)").rows
 
 
 def test_ctes_that_inline_each_other_are_refused_before_they_are_planned(warehouse: Path) -> None:
