@@ -429,23 +429,27 @@ def sql(
 
     if show_schema == (query is not None):
         raise click.UsageError("give either a QUERY or --schema")
+    result = None
     try:
         if show_schema:
             described = schema(settings.warehouse_path)
             if output_format == "table":
-                text = sql_output.schema_listing(described)
-            else:
-                rows = list(described.itertuples(index=False, name=None))
-                text = sql_output.render(list(described.columns), rows, output_format)
-            click.echo(text, nl=False)
-            return
-        result = run_query(
-            settings.warehouse_path, query, max_rows=max_rows, timeout_seconds=timeout
-        )
+                click.echo(sql_output.schema_listing(described), nl=False)
+                return
+            columns = list(described.columns)
+            rows = list(described.itertuples(index=False, name=None))
+        else:
+            result = run_query(
+                settings.warehouse_path, query, max_rows=max_rows, timeout_seconds=timeout
+            )
+            columns, rows = result.columns, result.rows
     except SqlError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(sql_output.render(result.columns, result.rows, output_format), nl=False)
-    if result.truncated:
+        # DuckDB's message may quote a value from the data
+        raise click.ClickException(sql_output.terminal_safe(str(error))) from None
+    text = sql_output.render(columns, rows, output_format, terminal=sys.stdout.isatty())
+    # color=True: click would otherwise take escape sequences out of data written to a file
+    click.echo(text, nl=False, color=True)
+    if result is not None and result.truncated:
         click.echo(f"stopped at {max_rows:,} rows; raise --max-rows to see more", err=True)
 
 

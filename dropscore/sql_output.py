@@ -20,13 +20,22 @@ if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame 
 FORMATS = ("table", "csv", "json")
 
 # Data is written to a terminal: a supplier name holding an escape sequence must not be able to
-# move the cursor, retitle the window or hide text. C0 and C1 controls are shown as escapes.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# move the cursor, retitle the window or hide text, nor one holding a bidirectional override
+# show its text reversed. C0 and C1 controls and those overrides are shown as escapes.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-def render(columns: Sequence[str], rows: Sequence[Sequence], output_format: str) -> str:
+def render(
+    columns: Sequence[str], rows: Sequence[Sequence], output_format: str, *, terminal: bool = False
+) -> str:
+    """`terminal`: the text goes to a terminal, so CSV values are made safe to show there (a
+    table always is, JSON escapes them itself); written to a file they are left as they are."""
     if output_format == "csv":
-        return csv_text(columns, ([_csv_value(value) for value in row] for row in rows))
+        shown = terminal_safe if terminal else _as_is
+        return csv_text(
+            [shown(str(column)) for column in columns],
+            ([_csv_value(value, shown) for value in row] for row in rows),
+        )
     if output_format == "json":
         records = [dict(zip(columns, row, strict=True)) for row in rows]
         return json.dumps(records, indent=2, default=_json_value) + "\n"
@@ -35,7 +44,7 @@ def render(columns: Sequence[str], rows: Sequence[Sequence], output_format: str)
 
 def table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
     """Columns padded to their widest cell, numbers right-aligned, NULL spelled out."""
-    header = [_terminal_safe(str(column)) for column in columns]
+    header = [terminal_safe(str(column)) for column in columns]
     cells = [[_table_value(value) for value in row] for row in rows]
     widths = [
         max([_width(header[index])] + [_width(row[index]) for row in cells])
@@ -67,7 +76,7 @@ def schema_listing(described: pandas.DataFrame) -> str:
         relation = columns[columns["column_name"] == ""]
         description = _one_line(relation["description"].iloc[0]) if len(relation) else ""
         title = f"{schema_name}.{table_name}"
-        lines.append(_terminal_safe(f"{title}  {description}".rstrip()))
+        lines.append(terminal_safe(f"{title}  {description}".rstrip()))
         own = columns[columns["column_name"] != ""]
         name_width = max((_width(name) for name in own["column_name"]), default=0)
         type_width = max((_width(kind) for kind in own["data_type"]), default=0)
@@ -75,7 +84,7 @@ def schema_listing(described: pandas.DataFrame) -> str:
             index=False
         ):
             row = f"    {_pad(name, name_width)}  {_pad(kind, type_width)}  {_one_line(text)}"
-            lines.append(_terminal_safe(row.rstrip()))
+            lines.append(terminal_safe(row.rstrip()))
         lines.append("")
     return "\n".join(lines)
 
@@ -94,15 +103,21 @@ def _table_value(value: object) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return _terminal_safe(str(value))
+    return terminal_safe(str(value))
 
 
-def _csv_value(value: object) -> object:
+def _csv_value(value: object, shown) -> object:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
+    if isinstance(value, str):
+        return shown(value)
     return value
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _json_value(value: object) -> object:
@@ -119,7 +134,8 @@ def _json_value(value: object) -> object:
     return str(value)
 
 
-def _terminal_safe(text: str) -> str:
+def terminal_safe(text: str) -> str:
+    """Control characters and bidirectional overrides as escapes (`\\x1b`, `\\u202e`)."""
     return _CONTROL_CHARACTERS.sub(lambda match: repr(match[0])[1:-1], text)
 
 

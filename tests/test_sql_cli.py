@@ -127,6 +127,40 @@ def test_table_output_shows_control_characters_as_escapes(built_settings):
     assert result.stdout == "name\n------------\na\\x1b[2Jb\\nc\n"
 
 
+def test_a_bidirectional_override_is_shown_as_an_escape_not_obeyed(built_settings):
+    # U+202E would show the rest of the line reversed: 'evil' as 'live'
+    result = sql(built_settings, "select 'x' || chr(8238) || 'evil' as name")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "name\n-----------\nx\\u202eevil\n"
+
+
+def test_data_written_to_a_file_keeps_its_control_characters(built_settings):
+    # Left alone, click would take the escape sequence out of the value (and change it).
+    result = sql(built_settings, "--format", "csv", "select 'a' || chr(27) || '[31mred' as name")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "name\na\x1b[31mred\n"
+
+
+def test_csv_written_to_a_terminal_shows_control_characters_as_escapes():
+    from dropscore.sql_output import render
+
+    rows = [("a\x1b[2Jb", 1), ("line\nbreak", 2)]
+    assert render(["name", "n"], rows, "csv", terminal=True) == (
+        "name,n\na\\x1b[2Jb,1\nline\\nbreak,2\n"
+    )
+    assert render(["name", "n"], rows, "csv") == 'name,n\na\x1b[2Jb,1\n"line\nbreak",2\n'
+
+
+def test_an_error_quoting_a_value_shows_its_control_characters_as_escapes(built_settings):
+    result = sql(built_settings, "select cast('a' || chr(27) || '[2J' as integer)")
+
+    assert result.exit_code == 1
+    assert "\x1b" not in result.stderr
+    assert "a\\x1b[2J" in result.stderr
+
+
 def test_row_cap_says_on_stderr_that_there_were_more(built_settings):
     result = sql(built_settings, "--max-rows", "2", "select range as n from range(5)")
 
