@@ -1150,6 +1150,10 @@ class Plain(str):
 # starts a line in the template, so the line-start ones (#, -, +, 1.) cannot make a heading or a
 # list and stay readable.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
+# ... and what makes a link or hides text without them: a bare `https://`, `www.` or e-mail
+# address (GitHub links them), `%%` (an Obsidian comment, hiding all up to the next) and `==`
+# (a highlight).
+_MARKDOWN_SEQUENCES = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=\bwww)\.|(?<=\w)@(?=\w)|%(?=%)|=(?==)")
 
 
 def markdown_escape(value: object) -> str:
@@ -1158,8 +1162,8 @@ def markdown_escape(value: object) -> str:
         return ""
     if isinstance(value, Plain):
         return value
-    text = " ".join(str(value).split())
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+    return _MARKDOWN_SEQUENCES.sub(lambda match: "\\" + match[0], text)
 
 
 def format_value(value: object, kind: str = "text") -> str:

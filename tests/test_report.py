@@ -555,6 +555,13 @@ def test_a_week_without_orders_says_so(hostile):
         ("$x$ $$y$$ S3", "\\$x\\$ \\$\\$y\\$\\$ S3"),  # maths in GitHub's Markdown
         ("two\nlines", "two lines"),
         ("Shenzhen Co., Ltd. #1 - best!", "Shenzhen Co., Ltd. #1 - best!"),
+        # links GitHub makes without brackets, and what Obsidian hides or highlights
+        (
+            "see https://x.example, www.x.example or me@x.example",
+            "see https\\://x.example, www\\.x.example or me\\@x.example",
+        ),
+        ("a %% hidden %% b ==marked==", "a \\%% hidden \\%% b \\==marked\\=="),
+        ("20% off, a = b, @home", "20% off, a = b, @home"),
     ],
 )
 def test_markdown_escape(text, escaped):
