@@ -710,7 +710,8 @@ def _costliest(reader: _Reader, week: Week, key: str) -> Section:
             if by_supplier
             else Column("suppliers", "Suppliers", "count"),
         ],
-        empty="No dispute was opened this week.",
+        # disputes may have been opened, and cost nothing or been more than made good
+        empty="No dispute opened this week has cost money.",
     )
     section.unavailable = reader.catalog.require(
         "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"

@@ -542,6 +542,12 @@ def test_a_week_without_orders_says_so(hostile):
     expected = f"No order lines were placed in {GAP_WEEK.label}"
     assert expected in render_markdown(report)
     assert expected in render_html(report)
+    # What the costliest lists say when empty is true whether or not disputes were opened:
+    # those opened may have cost nothing, or been more than made good.
+    costliest = [section for section in report.sections if section.key.startswith("costliest")]
+    assert [section.empty for section in costliest] == [
+        "No dispute opened this week has cost money."
+    ] * 2
 
 
 @pytest.mark.parametrize(
