@@ -435,13 +435,14 @@ def _read_json(loading: _Loading) -> None:
 
 
 def _check_cells_per_line(con, path: Path, header: Header) -> None:
-    """Refuse a record with one cell more than the header when that cell is empty.
+    """Refuse a record with one cell more than the header, that cell empty.
 
-    DuckDB reads a line that ends with one comma too many as a trailing delimiter and drops the
-    empty cell after it; when the comma too many is earlier in the line, an unquoted one inside
-    a cell, every cell after it would land a column off. Only a line that ends with a comma can
-    be one, so these are counted, outside quotes: in a file of one record a line, a line is a
-    record. (Reading the lines takes ~1 s a GB: only done when such a line exists.)
+    DuckDB takes a line that ends with one comma too many for a trailing delimiter and drops
+    the empty cell after it: when the comma too many is inside the line, an unquoted one in a
+    cell, every cell after it would land a column off, and the two cannot be told apart. Only a
+    line that ends with a comma can be one, so these are counted, outside quotes: in a file of
+    one record a line, a line is a record. (Reading the lines takes ~1 s a GB: only done when
+    such a line exists.)
     """
     unquoted = """regexp_replace(text, '"[^"]*"', '', 'g')"""
     with _read_as_named(path) as readable:
@@ -461,15 +462,25 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
             [str(readable), header.skip + 1, "\0", len(header.columns)],
         ).fetchall()
     if too_many:
-        _record_lines(path, header)  # raises, naming the line
+        _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
+
+
+def _refuse_a_cell_too_many(path: Path, header: Header, line: int | None) -> None:
+    columns = len(header.columns)
+    raise InputError(
+        path,
+        f"expected {columns} columns, found {columns + 1} (quote a cell that holds a comma; "
+        "end no line with one)",
+        line=line,
+    )
 
 
 def _record_lines(path: Path, header: Header) -> pa.Table:
     """The line each record after the header starts on, as an editor counts lines (column
     `line`): a quoted cell may hold line breaks, and blank lines hold no record.
 
-    Refuses a record with another number of cells than the header: DuckDB, which read them
-    first, refuses all but one with one empty cell too many (see _check_cells_per_line).
+    Refuses a record with one empty cell too many, as _check_cells_per_line does for a file of
+    one record a line (DuckDB, which read the records first, refuses any other count).
     """
     import numpy as np  # imported late, as in _read_json
     import pyarrow as pa
@@ -477,9 +488,7 @@ def _record_lines(path: Path, header: Header) -> pa.Table:
     def lines() -> Iterator[int]:
         for line, cells in _records(path, header):
             if cells is not None and len(cells) != len(header.columns):
-                raise InputError(
-                    path, f"expected {len(header.columns)} columns, found {len(cells)}", line=line
-                )
+                _refuse_a_cell_too_many(path, header, line)
             yield line
 
     return pa.table({"line": np.fromiter(lines(), np.int64)})

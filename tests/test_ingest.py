@@ -151,7 +151,10 @@ def test_a_record_with_an_empty_cell_too_many_is_refused_not_shifted(
     text = "\n".join([TITLED_HEADER, *records, SPLIT_TITLE]) + "\n"
     with pytest.raises(InputError) as refused:
         ingest(settings, [write(tmp_path / "orders.csv", text.replace("\n", newline))])
-    assert (refused.value.line, refused.value.message) == (line, "expected 14 columns, found 15")
+    assert (refused.value.line, refused.value.message) == (
+        line,
+        "expected 14 columns, found 15 (quote a cell that holds a comma; end no line with one)",
+    )
     assert raw_rows(settings, "select count(*) from raw.dropscore_order_lines") == [(0,)]
 
     # Lines that end with a comma because their last cell is empty load as they are.
