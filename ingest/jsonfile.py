@@ -14,7 +14,13 @@ from pathlib import Path
 
 from ingest.errors import InputError
 
-_DECODER = json.JSONDecoder()
+
+class _Number(str):
+    """A JSON number with a fraction or an exponent, kept as the file writes it: read as a
+    float, a spreadsheet's rounded id (3.06909E+15) would become digits the id rules accept."""
+
+
+_DECODER = json.JSONDecoder(parse_float=_Number)
 _SPACE = " \t\r\n"
 # An escaped UTF-16 surrogate: valid JSON, but text only in pairs (an emoji cut in two is not).
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -144,8 +150,6 @@ def cell(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return str(value)

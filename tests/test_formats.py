@@ -561,6 +561,12 @@ BAD_FILES = [
         "which is not a character",
         id="lone surrogate",
     ),
+    pytest.param(  # as a float it would be 3069090000000000, digits the id rule accepts
+        "orders.json",
+        "[\n" + API_ORDER.replace("8200000000000003", "3.06909E+15") + "\n]",
+        f", line 2, column 'order_id': expected {DIGITS}, got '3.06909E+15'",
+        id="id a spreadsheet rounded, in json",
+    ),
     pytest.param(
         "orders.json",
         "[\n" + API_ORDER.replace("8200000000000003", "8" * 5000) + "\n]",
