@@ -404,8 +404,8 @@ def report(week, out: Path | None, formats: tuple[str, ...], settings: Settings)
     "--timeout",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="Seconds before the query is stopped.",
+    type=click.FloatRange(min=0, min_open=True, max=86_400),
+    help="Seconds before the query is stopped (at most a day).",
 )
 @home_option
 def sql(

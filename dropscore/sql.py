@@ -117,10 +117,14 @@ def run_query(
     thread, else started by a fork server (once per process, ~0.3 s). The rows come back
     pickled, in the batches they were fetched in.
     """
+    # Native threads count too (DuckDB's own): forking beside them could inherit a held lock.
+    # Without /proc (macOS) the fork server is used, and the address-space limit may not hold.
     alone = os.path.isdir("/proc/self/task") and len(os.listdir("/proc/self/task")) == 1
     context = multiprocessing.get_context("fork" if alone else "forkserver")
     if not alone:
-        # the server imports this module once, and not the program's own __main__
+        # The server imports this module once. Each child still runs the program's main
+        # module, as multiprocessing does: a script calling this needs `if __name__ ==
+        # "__main__":`.
         context.set_forkserver_preload([__name__])
     receiving, sending = context.Pipe(duplex=False)
     # The spill directory is this process's to remove: a child stopped cannot.
@@ -142,10 +146,10 @@ def run_query(
             raise head
         columns, batches, truncated, elapsed_seconds = head
         rows = [row for _ in range(batches) for row in pickle.loads(receiving.recv_bytes())]
-    except EOFError:  # the process ended without an answer: out of address space
+    except EOFError:  # the process ended without an answer, killed by a signal
         raise QueryRefused(
-            f"refused: the query needed more than the {_ADDRESS_SPACE_BYTES / 1024**3:g} GB of "
-            "memory a query may use and was stopped"
+            "refused: the query's process ended without an answer (killed, perhaps for memory: "
+            f"a query may map {_ADDRESS_SPACE_BYTES / 1024**3:g} GB)"
         ) from None
     finally:
         receiving.close()
@@ -177,6 +181,9 @@ def _run_in_child(
         sending.send_bytes(
             pickle.dumps(QueryRefused("refused: the result needs more memory than a query may use"))
         )
+    except Exception as error:  # noqa: BLE001 - whatever it is, one line, not a traceback
+        failed = QueryFailed(f"query failed: {type(error).__name__}: {error}".partition("\n")[0])
+        sending.send_bytes(pickle.dumps(failed))
     sending.close()
 
 
@@ -222,7 +229,7 @@ def _fetch(connection: duckdb.DuckDBPyConnection, max_rows: int) -> tuple[list[b
         if size > _RESULT_BYTES:
             raise QueryRefused(
                 f"refused: the result is larger than {_RESULT_BYTES // 1024**2} MB; select fewer "
-                "rows or shorter values"
+                "rows or shorter values (every mart as a file: dropscore export)"
             )
     return batches, rows
 
@@ -405,7 +412,10 @@ def _explained(query: str) -> str:
     return query[words[position][0] :]
 
 
-_STATEMENT_STARTS = {"(", "select", "with", "from", "values", "table", "pivot", "unpivot"}
+_STATEMENT_STARTS = {
+    "(", "select", "with", "from", "values", "table", "pivot", "unpivot", "describe", "show",
+    "summarize",
+}  # fmt: skip
 
 
 def _interrupt(connection: duckdb.DuckDBPyConnection, timed_out: threading.Event) -> None:

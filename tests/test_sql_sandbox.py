@@ -123,6 +123,12 @@ def test_empty_result_keeps_its_columns(warehouse: Path) -> None:
         pytest.param("explain select 1", "explain_key", None, id="explain"),
         pytest.param("explain (select 1)", "explain_key", None, id="explain-parenthesised"),
         pytest.param(
+            "explain (describe main_marts.dim_suppliers)",
+            "explain_key",
+            None,
+            id="explain-describe-parenthesised",
+        ),
+        pytest.param(
             "explain analyze (select 1) union all (select 2)",
             "explain_key",
             None,
@@ -419,11 +425,22 @@ def test_work_duckdb_cannot_stop_is_stopped_with_its_process(
 
     assert str(refused.value) in {
         "refused: the query ran longer than 1 s and was stopped",
-        "refused: the query needed more than the 4 GB of memory a query may use and was stopped",
+        "refused: the query's process ended without an answer (killed, perhaps for memory: a "
+        "query may map 4 GB)",
     }
     assert time.perf_counter() - started < 8  # the limit, 2 s of grace, starting the process
     # its spill directory, removed for it (multiprocessing keeps a pymp-* of its own)
     assert list(tmp_path.glob("dropscore-sql-*")) == []
+
+
+def test_an_error_in_the_query_process_is_one_line(warehouse: Path) -> None:
+    # 500 nested lists: pickling the row goes deeper than Python allows
+    nested = "[" * 500 + "1" + "]" * 500
+    with pytest.raises(QueryFailed) as failed:
+        run_query(warehouse, f"select {nested}")
+
+    assert str(failed.value).startswith("query failed: RecursionError: maximum recursion depth")
+    assert "\n" not in str(failed.value)
 
 
 def test_a_query_may_not_map_more_than_its_share_of_memory(warehouse: Path) -> None:
@@ -442,7 +459,8 @@ def test_a_result_larger_than_a_query_may_hand_back_is_refused(warehouse: Path) 
         run_query(warehouse, "select repeat('x', 100000) || i from range(1000) as numbers(i)")
 
     assert str(refused.value) == (
-        "refused: the result is larger than 64 MB; select fewer rows or shorter values"
+        "refused: the result is larger than 64 MB; select fewer rows or shorter values "
+        "(every mart as a file: dropscore export)"
     )
     assert run_query(warehouse, "select repeat('x', 10000) || i from range(1000) as n(i)").rows
 
