@@ -133,14 +133,15 @@ def file_checksum(path: Path) -> str:
 class _Scanned:
     checksum: str  # SHA-256
     lines: int  # up to the last that holds anything, as an editor counts them
-    comma_ended: bool  # whether a line ends with a comma (see _check_cells_per_line)
+    comma_ended: bool  # whether a line ends with an empty cell (see _check_cells_per_line)
 
 
-# A line break after a comma, found by its line break: the search then skips from one line
-# break to the next (3.1 GB of exports with none: the scan took 6.0-7.9 s instead of 4.1-4.3 s;
-# starting from the comma, which nearly every cell ends with, is twice as slow). Lines broken
-# by a carriage return alone are not one record a line: _record_lines counts their cells.
-COMMA_ENDED_LINE = re.compile(rb"\n(?<=,\n)|\n(?<=,\r\n)")
+# A line break after a comma (or after `,""`, an empty quoted cell), found by its line break:
+# the search then skips from one line break to the next (3.1 GB of exports with none: the scan
+# took 6.0-7.9 s instead of 4.1-4.3 s; starting from the comma, which nearly every cell ends
+# with, is twice as slow). Lines broken by a carriage return alone are not one record a line:
+# _record_lines counts their cells.
+COMMA_ENDED_LINE = re.compile(rb'\n(?:(?<=,\n)|(?<=,\r\n)|(?<=,""\n)|(?<=,""\r\n))')
 
 
 def _scan(path: Path) -> _Scanned:
@@ -154,11 +155,12 @@ def _scan(path: Path) -> _Scanned:
             digest.update(chunk)
             breaks += chunk.count(b"\n")
             # the chunk's first line break with what came before it
-            comma_ended = comma_ended or bool(COMMA_ENDED_LINE.search(tail[-2:] + chunk))
+            comma_ended = comma_ended or bool(COMMA_ENDED_LINE.search(tail[-4:] + chunk))
             tail = (tail + chunk[-4096:])[-4096:]
     content = tail.rstrip(b"\r\n")
     ending = tail[len(content) :].count(b"\n")  # blank lines hold no record
-    comma_ended = comma_ended or content.endswith(b",")  # a last line without a line break
+    # a last line without a line break
+    comma_ended = comma_ended or content.endswith((b",", b',""'))
     return _Scanned(digest.hexdigest(), breaks - ending + (content != b""), comma_ended)
 
 
@@ -243,25 +245,39 @@ def detect_format(path: Path, sniffed: Sniffed | None = None) -> Format:
     header = sniffed.header
     columns = set(header.columns)
     matching = [fmt for fmt in candidates if fmt.required <= columns]
+
+    def found(fmt: Format) -> int:
+        return len(fmt.required & columns)
+
+    def missing(fmt: Format) -> set[str]:
+        return fmt.required - columns
+
     # A header with most of a format's columns is that format with a column misnamed or missing.
-    closest = max(candidates, key=lambda fmt: (fmt not in matching, len(fmt.required & columns)))
-    found = len(closest.required & columns)
-    nearly = closest not in matching and found >= 2 and found * 2 >= len(closest.required)
-    missing = ", ".join(sorted(closest.required - columns))
+    nearly = [
+        fmt
+        for fmt in candidates
+        if fmt not in matching and found(fmt) >= 2 and found(fmt) * 2 >= len(fmt.required)
+    ]
     if matching:
-        # The most specific format wins: a dropscore-orders file also holds order-links columns.
+        # The most specific format wins: a dropscore-orders file also holds order-links columns,
+        # unless it holds more of another's but for a column or two: that one with a column
+        # misnamed or missing, whose other columns would be left out.
         best = max(matching, key=lambda fmt: len(fmt.required))
-        if not (nearly and found > len(best.required) and len(closest.required - columns) <= 2):
+        nearly = [
+            fmt for fmt in nearly if found(fmt) > len(best.required) and len(missing(fmt)) <= 2
+        ]
+        if not nearly:
             return best
-        # ... unless it holds more of another's but for a column or two: that one with a
-        # column misnamed or missing, whose other columns would be left out.
+    closest = min(nearly, key=lambda fmt: (len(missing(fmt)), -found(fmt)), default=None)
+    lacking = ", ".join(sorted(missing(closest))) if closest else ""
+    if matching:
         raise InputError(
             path,
-            f"looks like {closest.name} but is missing column(s) {missing}; if it is "
+            f"looks like {closest.name} but is missing column(s) {lacking}; if it is "
             f"{best.name}, load it with --format {best.name}",
             line=header.skip + 1,
         )
-    hint = f"closest is {closest.name}, missing column(s) {missing}; " if nearly else ""
+    hint = f"closest is {closest.name}, missing column(s) {lacking}; " if closest else ""
     raise InputError(
         path,
         f"unrecognised format: {hint}expected one of {_expected(candidates)}",
@@ -437,32 +453,32 @@ def _read_json(loading: _Loading) -> None:
 def _check_cells_per_line(con, path: Path, header: Header) -> None:
     """Refuse a record with one cell more than the header, that cell empty.
 
-    DuckDB takes a line that ends with one comma too many for a trailing delimiter and drops
-    the empty cell after it: when the comma too many is inside the line, an unquoted one in a
-    cell, every cell after it would land a column off, and the two cannot be told apart. Only a
-    line that ends with a comma can be one, so these are counted, outside quotes: in a file of
-    one record a line, a line is a record. (Reading the lines takes ~1 s a GB: only done when
-    such a line exists.)
+    DuckDB takes a line that ends with one comma too many (or `,""`) for a trailing delimiter
+    and drops the empty cell after it: when the comma too many is inside the line, an
+    unquoted one in a cell, every cell after it would land a column off, and the two cannot be
+    told apart. In a file of one record a line, the lines that could be one (their last cell
+    empty, with as many commas as cells) are read again and their cells counted by Python's
+    csv reader, which opens a quote only at a cell's start, as DuckDB does. (Reading the
+    lines takes ~1 s a GB: only done when a line ends with a comma.)
     """
-    unquoted = """regexp_replace(text, '"[^"]*"', '', 'g')"""
+    columns = len(header.columns)
     with _read_as_named(path) as readable:
-        ((too_many,),) = con.execute(
-            f"""
-            select exists (
-                from read_csv(
-                    ?, columns = {{'text': 'varchar'}}, header = false, skip = ?,
-                    auto_detect = false, delim = ?, quote = '', escape = '',
-                    strict_mode = false, null_padding = true
-                )
-                where suffix(text, ',')
-                    and length({unquoted}) - length(replace({unquoted}, ',', '')) >= ?
+        con.execute(
+            """
+            select text
+            from read_csv(
+                ?, columns = {'text': 'varchar'}, header = false, skip = ?, auto_detect = false,
+                delim = ?, quote = '', escape = '', strict_mode = false, null_padding = true
             )
+            where (suffix(text, ',') or suffix(text, '""'))
+                and length(text) - length(replace(text, ',', '')) >= ?
             """,
             # NUL never separates cells: each line is one value
-            [str(readable), header.skip + 1, "\0", len(header.columns)],
-        ).fetchall()
-    if too_many:
-        _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
+            [str(readable), header.skip + 1, "\0", columns],
+        )
+        while lines := con.fetchmany(10_000):
+            if any(len(cells) > columns for cells in csv.reader(text for (text,) in lines)):
+                _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
 
 
 def _refuse_a_cell_too_many(path: Path, header: Header, line: int | None) -> None:

@@ -750,6 +750,18 @@ def test_a_file_with_a_richer_formats_columns_but_one_is_not_taken_for_a_poorer_
         f"{orders}, line 1: looks like dropscore-orders but is missing column(s) quantity; if "
         "it is order-links, load it with --format order-links"
     )
+    # Two richer formats as near by their columns found: the one missing fewer is named.
+    disputes = write(
+        tmp_path / "disputes.csv",
+        "dispute_id,supplier_order_id,line_id,product_id,opened_at,why,state,store_order\n"
+        "d1,8200000000000001,1,p1,2026-01-05T10:00:00Z,Damaged,open,#1001\n",
+    )
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [disputes])
+    assert refused.value.message == (
+        "looks like dropscore-disputes but is missing column(s) reason, status; if it is "
+        "order-links, load it with --format order-links"
+    )
     # A links file with a few order columns besides is still one.
     links = write(
         tmp_path / "links.csv",

@@ -129,6 +129,43 @@ def test_lines_are_counted_as_an_editor_counts_them(settings, tmp_path, newline,
     ) == [("1", 2), ("2", 5), ("3", 8), ("4", 9)]
 
 
+QUOTES_HEADER = (
+    "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
+    "unit_price,currency,status,product_title,carrier,tracking_number,store_order"
+)
+QUOTES_LINE = "100,{},2026-01-05T10:00:00Z,s1,Store,p1,1,9.99,USD,delivered,"
+
+
+@pytest.mark.parametrize(
+    ("last", "refused"),
+    [
+        # an empty quoted cell at the end is dropped by DuckDB like an empty one
+        ('Lamp, warm,Std,LP2,""', True),
+        # a quote inside a cell opens nothing, in DuckDB as in Python's csv reader
+        ('24" Monitor, Black,"Cainiao Std",LP2,', True),
+        ('5" screen,"Cainiao, Std, Tracked",LP2,', False),
+    ],
+    ids=["quoted-empty-last", "inch-mark-then-comma", "inch-mark-then-quoted-commas"],
+)
+def test_cells_are_counted_as_duckdb_reads_them(settings, tmp_path, last, refused):
+    text = "\n".join(
+        [QUOTES_HEADER, QUOTES_LINE.format(1) + "Cup,Std,LP1,", QUOTES_LINE.format(2) + last]
+    )
+    orders = write(tmp_path / "orders.csv", text + "\n")
+    if refused:
+        with pytest.raises(InputError) as error:
+            ingest(settings, [orders])
+        assert (error.value.line, error.value.message) == (
+            3,
+            "expected 14 columns, found 15 (quote a cell that holds a comma; end no line with one)",
+        )
+    else:
+        ingest(settings, [orders])
+        assert raw_rows(
+            settings, "select product_title, carrier from raw.dropscore_order_lines order by 1"
+        ) == [('5" screen', "Cainiao, Std, Tracked"), ("Cup", "Std")]
+
+
 # A title holding an unquoted comma splits in two, and every cell after it moves a column on:
 # with the last (exported_at) empty, the line ends with one comma too many.
 SPLIT_TITLE = titled(5, "Lamp, warm white").replace(",2026-02-01T00:00:00Z", ",")
