@@ -711,7 +711,7 @@ def _costliest(reader: _Reader, week: Week, key: str) -> Section:
             else Column("suppliers", "Suppliers", "count"),
         ],
         # disputes may have been opened, and cost nothing or been more than made good
-        empty="No dispute opened this week has cost money.",
+        empty=f"No {key} lost money on the disputes opened this week.",
     )
     section.unavailable = reader.catalog.require(
         "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"
@@ -1154,7 +1154,7 @@ _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&$])")
 # ... and what makes a link or hides text without them: a bare `https://`, `www.` or e-mail
 # address (GitHub links them), `%%` (an Obsidian comment, hiding all up to the next) and `==`
 # (a highlight).
-_MARKDOWN_SEQUENCES = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=\bwww)\.|(?<=\w)@(?=\w)|%(?=%)|=(?==)")
+_MARKDOWN_SEQUENCES = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=www)\.|(?<=\S)@(?=\w)|%(?=%)|=(?==)")
 
 
 def markdown_escape(value: object) -> str:

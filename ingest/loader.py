@@ -942,9 +942,12 @@ def load_files(
 
 def _is_file(path: Path) -> bool:
     try:
-        return path.is_file()
-    except OSError as error:  # a name longer than the system allows
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:  # a name longer than the system allows, a link that loops
         raise InputError(path, f"cannot be opened: {error.strerror.lower()}") from None
+    return path.is_file()
 
 
 def _record_failure(con, path: Path, fmt: Format | None, error: InputError) -> None:

@@ -74,7 +74,6 @@ def test_every_step_is_measured_with_its_time_and_peak_memory(benchmarked):
             "other_cpu_seconds", "steal_seconds", "iowait_seconds", "refaulted_bytes"
         }, name  # fmt: skip
         assert min(step["meanwhile"].values()) >= 0, name
-    assert report["steps"]["full_run"]["written_bytes"] > 0  # the warehouse, at least
     assert report["steps"]["generate"]["result"]["lines"] == pytest.approx(20_000, rel=0.05)
     week = report["steps"]["generate_week"]["result"]
     assert week["new_lines"] > 0 and week["updated_lines"] > 0
