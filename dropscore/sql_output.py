@@ -31,7 +31,7 @@ def render(
     """`terminal`: the text goes to a terminal, so CSV values are made safe to show there (a
     table always is, JSON escapes them itself); written to a file they are left as they are."""
     if output_format == "csv":
-        shown = terminal_safe if terminal else _as_is
+        shown = terminal_safe if terminal else str
         return csv_text(
             [shown(str(column)) for column in columns],
             ([_csv_value(value, shown) for value in row] for row in rows),
@@ -114,10 +114,6 @@ def _csv_value(value: object, shown) -> object:
     if isinstance(value, str):
         return shown(value)
     return value
-
-
-def _as_is(text: str) -> str:
-    return text
 
 
 def _json_value(value: object) -> object:
