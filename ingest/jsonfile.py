@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.errors import InputError
+from ingest.text import not_utf8
 
 
 class _Number(str):
@@ -36,7 +37,7 @@ def read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise InputError(path, "not a UTF-8 text file") from None
+        raise not_utf8(path, is_csv=False) from None
 
 
 def json_values(path: Path, text: str | None = None) -> Iterator[tuple[int, object]]:

@@ -33,6 +33,7 @@ from ingest.errors import InputError
 from ingest.formats import FORMATS, Format
 from ingest.jsonfile import json_values
 from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
+from ingest.text import SAVE_AS_UTF8, is_preamble, not_utf8
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -167,7 +168,7 @@ def _scan(path: Path) -> _Scanned:
 @dataclass(frozen=True)
 class Header:
     columns: list[str]  # normalised names, in file order
-    skip: int  # comment lines before the header
+    skip: int  # the lines before the header (`is_preamble`)
     names: tuple[str, ...] = ()  # the names as the file writes them
 
     def label(self, column: str) -> str:
@@ -185,12 +186,16 @@ def _sample_text(path: Path) -> str:
         sample = file.read(SNIFF_BYTES)
     if not sample.strip():
         raise InputError(path, "the file is empty")
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte order marks of UTF-16
+        raise InputError(path, f"UTF-16 text, not UTF-8: {SAVE_AS_UTF8}")
     if b"\x00" in sample:
         raise InputError(path, "not a text file (it contains binary data)")
     try:
         text = sample.decode("utf-8", errors="strict" if len(sample) < SNIFF_BYTES else "ignore")
     except UnicodeDecodeError:
-        raise InputError(path, "not a UTF-8 text file") from None
+        raise not_utf8(
+            path, is_csv=not sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"[", b"{"))
+        ) from None
     return text.lstrip("\ufeff")
 
 
@@ -210,10 +215,16 @@ def read_header(path: Path) -> Header:
 def _header(path: Path, text: str) -> Header:
     lines = text.splitlines()
     skip = 0
-    while skip < len(lines) and lines[skip].lstrip().startswith("#"):
+    while skip < len(lines) and is_preamble(lines[skip]):
         skip += 1
-    if skip == len(lines) or not lines[skip].strip():
-        raise InputError(path, "the file has no header line", line=skip + 1)
+    if skip == len(lines):
+        raise InputError(path, "the file has no header line")
+    if lines[skip].strip().lower().startswith("sep="):
+        raise InputError(
+            path,
+            f"its cells are separated by {lines[skip].strip()[4:]!r}: save it with commas",
+            line=skip + 1,
+        )
     names = tuple(next(csv.reader([lines[skip]])))
     return Header([normalise_header(name) for name in names], skip, names)
 
@@ -551,7 +562,7 @@ def _csv_error(path: Path, header: Header, message: str) -> InputError:
     elif "unterminated quote" in message:
         what = "a quoted value is never closed (is the file cut short?)"
     elif "unicode" in message.lower():
-        what = "not a UTF-8 text file"
+        return not_utf8(path)
     else:
         what = "not a well-formed CSV file"
     return InputError(path, what, line=line)

@@ -20,6 +20,7 @@ from dropscore.config import Settings
 from dropscore.pipeline import ingest, run
 from ingest.errors import InputError
 from ingest.loader import normalise_header
+from ingest.text import not_utf8
 from tests.conftest import write
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -421,6 +422,7 @@ EXPORTER = (
     '"2026-01-06",8200000000000002,"Spoon",2,"US $1,002.50","Mug Store","1005000000000102",'
     ",USD,Awaiting shipment,https://www.aliexpress.com/store/1100000101\n"
 )
+EXPORTER_ROWS = EXPORTER.split("\n", 1)[1]
 API_ORDER = (
     '{"order_id": 8200000000000003, "gmt_create": "2026-01-07 08:00:00", "order_status": '
     '"WAIT_SELLER_SEND_GOODS", "store_info": {"store_id": 1100000102, "store_name": "Fan Store"}, '
@@ -435,6 +437,10 @@ UI_STATUSES = (
 DIGITS = (
     "an id made of digits such as 3069099405659913 (a spreadsheet that shows 3.06909E+15 has "
     "rounded it: export the file again)"
+)
+
+NOT_UTF8 = (
+    "is not UTF-8 text (saved as Windows-1252 or Latin-1?): save it as UTF-8 (in Excel: CSV UTF-8)"
 )
 
 BAD_FILES = [
@@ -551,8 +557,47 @@ BAD_FILES = [
     pytest.param(
         "orders.csv",
         "Name,Total\n#1,caf\xe9\n".encode("latin-1"),
-        ": not a UTF-8 text file",
+        f", line 2, column 'Total': byte 0xE9 {NOT_UTF8}",
         id="not utf-8",
+    ),
+    pytest.param(  # the line of the byte, in a cell that began on the line before
+        "aliexpress.csv",
+        EXPORTER.replace('"Mug, large"', '"Mug,\nlarge caf\xe9"').encode("latin-1"),
+        f", line 3, column 'Title': byte 0xE9 {NOT_UTF8}",
+        id="not utf-8 in a cell over two lines",
+    ),
+    pytest.param(  # larger than the sample read to sniff the format: found by DuckDB
+        "aliexpress.csv",
+        (
+            EXPORTER + EXPORTER_ROWS * 299 + EXPORTER_ROWS.replace("Mug Store", "Mug St\xf6re")
+        ).encode("latin-1"),
+        f", line 602, column 'Store': byte 0xF6 {NOT_UTF8}",
+        id="not utf-8 far into a large file",
+    ),
+    pytest.param(
+        "orders.json",
+        ("[\n" + API_ORDER.replace('"Fan Store"', '"Fan St\xf6re"') + "\n]").encode("latin-1"),
+        ", line 2: byte 0xF6 is not UTF-8 text (saved as Windows-1252 or Latin-1?): "
+        "save it as UTF-8",
+        id="not utf-8 in json",
+    ),
+    pytest.param(  # lines before the header are passed over, and counted
+        "aliexpress.csv",
+        "\nsep=,\n" + EXPORTER.replace("8200000000000002", "8.2E+15"),
+        f", line 5, column 'Order ID': expected {DIGITS}, got '8.2E+15'",
+        id="a blank line and a sep line before the header",
+    ),
+    pytest.param(
+        "aliexpress.csv",
+        "sep=;\n" + EXPORTER.replace(",", ";"),
+        ", line 1: its cells are separated by ';': save it with commas",
+        id="semicolons",
+    ),
+    pytest.param(
+        "orders.csv",
+        "Name,Total\n#1,30.00\n".encode("utf-16"),
+        ": UTF-16 text, not UTF-8: save it as UTF-8 (in Excel: CSV UTF-8)",
+        id="utf-16",
     ),
     pytest.param(  # an emoji cut in two by an exporter: valid JSON, not text
         "orders.json",
@@ -637,6 +682,20 @@ def test_a_path_that_cannot_be_opened_is_refused_in_one_line(settings, tmp_path)
     ]:
         result = CliRunner().invoke(cli, ["ingest", str(path), "--home", str(settings.home)])
         assert (result.exit_code, result.output) == (1, f"Error: {path}: {message}\n")
+
+
+def test_the_byte_that_is_not_utf8_is_found_past_characters_cut_between_reads(tmp_path):
+    # The header's 7 bytes put the 1 MiB read's end inside a row's 3-byte euro sign.
+    rows = "abcd,b\n" + "1,\u20ac\n" * 200_000
+    assert rows.encode()[(1 << 20) - 1 : (1 << 20) + 1] == "\u20ac".encode()[:2]
+    path = tmp_path / "orders.csv"
+    path.write_bytes(rows.encode() + b"2,caf\xe9\n")
+    error = not_utf8(path)
+    assert (error.line, error.column) == (200_002, "b")
+    path.write_bytes(rows.encode() + b"\xe9,2\n")
+    assert (not_utf8(path).line, not_utf8(path).column) == (200_002, "abcd")
+    path.write_bytes(b"ab\xe9,b\n1,2\n")  # in the header: no column to name
+    assert (not_utf8(path).line, not_utf8(path).column) == (1, None)
 
 
 def test_the_good_files_of_the_bad_file_tests_load(settings, tmp_path):
