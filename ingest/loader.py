@@ -400,7 +400,9 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
     if header.skip + 1 + records == loading.scanned.lines:
         if loading.scanned.comma_ended:
             _check_cells_per_line(con, path, header)
-        numbered = f"select rowid + {header.skip + 2} as __line, * from incoming_cells"
+        numbered = (
+            f"select rowid + {header.skip + 2} as __line, rowid as __record, * from incoming_cells"
+        )
     else:
         if "starts" not in loading.record_lines:  # kept for the text read after a typed one
             loading.record_lines["starts"] = _record_lines(path, header)
@@ -409,7 +411,10 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
             con.execute("create or replace temp table incoming_lines as from incoming_line_starts")
         finally:
             con.unregister("incoming_line_starts")
-        numbered = "select line as __line, * from incoming_lines positional join incoming_cells"
+        numbered = (
+            "select line as __line, incoming_cells.rowid as __record, * "
+            "from incoming_lines positional join incoming_cells"
+        )
     derived = "".join(f", {sql} as {name}" for name, sql in fmt.derived)
     con.execute(
         f"""

@@ -96,14 +96,31 @@ def _line_columns(cells) -> dict[str, str]:
     return {"name": cells.value("name"), "line_number": "__position", **selected}
 
 
+# One window for both derived cells: DuckDB sorts the rows once.
+_ORDER_ROWS = '(partition by trim("name") order by __line)'
+
+
 SHOPIFY_ORDERS = Format(
     name="shopify-orders",
     summary="Shopify admin Orders > Export (CSV): one row per line item, order fields on its first",
     key=("name",),
     newest_by=("created_at", "paid_at", "fulfilled_at", "cancelled_at"),
     obtain="Shopify admin: Orders > Export > All orders > CSV for Excel, Numbers, or other",
-    # The position of a row within its order: 1 is the row carrying the order's fields.
-    derived=(("__position", 'row_number() over (partition by trim("name") order by __line)'),),
+    derived=(
+        # The position of a row within its order: 1 is the row carrying the order's fields.
+        ("__position", f"row_number() over {_ORDER_ROWS}"),
+        ("__first_record", f"first_value(__record) over {_ORDER_ROWS}"),
+    ),
+    # An export lists each order's rows one after another. An order met again further down (two
+    # exports in one file) would load all its rows as one order's lines.
+    row_rules=lambda cells: (
+        (
+            "__record <> __first_record + __position - 1",
+            "name",
+            "each order's rows one after another, not an order whose rows began higher up "
+            "(two exports in one file?)",
+        ),
+    ),
     customer_key_from=("email", "phone"),
     rejects=(
         Reject("nullif(trim(\"name\"), '') is null", "not an order row: Name is empty", "name"),

@@ -103,7 +103,9 @@ class Format:
     shape: str = "csv"  # csv | json
     any_of: tuple[tuple[str, ...], ...] = ()  # at least one column of each group must be there
     rejects: tuple[Reject, ...] = ()
-    derived: tuple[tuple[str, str], ...] = ()  # cells computed while reading: (name, SQL)
+    # Cells computed while reading a CSV file: (name, SQL over the cells, `__line` and
+    # `__record`, the record's place in the file from 0).
+    derived: tuple[tuple[str, str], ...] = ()
     customer_key_from: tuple[str, ...] = ()  # personal cells hashed (salted) into customer_key
     # Checks across cells: (SQL true for a bad row, the column to name, what was expected).
     row_rules: Callable[[Cells], tuple[tuple[str, str, str], ...]] | None = None

@@ -554,6 +554,24 @@ BAD_FILES = [
         ": not a text file (it contains binary data)",
         id="binary garbage",
     ),
+    pytest.param(  # its lines would load twice
+        "orders.csv",
+        SHOPIFY + SHOPIFY.replace("#3001", "#3002").split("\n", 1)[1] + SHOPIFY.split("\n", 1)[1],
+        ", line 6, column 'Name': expected each order's rows one after another, not an order "
+        "whose rows began higher up (two exports in one file?), got '#3001'",
+        id="an order met again after another",
+    ),
+    pytest.param(  # records over several lines are counted apart
+        "orders.csv",
+        (
+            SHOPIFY
+            + SHOPIFY.replace("#3001", "#3002").split("\n", 1)[1]
+            + SHOPIFY.split("\n", 1)[1]
+        ).replace("Ann Bee", '"Ann\nBee"'),
+        ", line 8, column 'Name': expected each order's rows one after another, not an order "
+        "whose rows began higher up (two exports in one file?), got '#3001'",
+        id="an order met again after another, in a file with line breaks in cells",
+    ),
     pytest.param(
         "orders.csv",
         "Name,Total\n#1,caf\xe9\n".encode("latin-1"),
