@@ -568,6 +568,10 @@ def _csv_error(path: Path, header: Header, message: str) -> InputError:
         what = "a quoted value is never closed (is the file cut short?)"
     elif "unicode" in message.lower():
         return not_utf8(path)
+    elif long := re.search(
+        r"Maximum line size of (\d+) bytes exceeded. Actual Size:(\d+)", message
+    ):
+        what = f"a line of {int(long[2]):,} bytes, longer than the {int(long[1]):,} a line may be"
     else:
         what = "not a well-formed CSV file"
     return InputError(path, what, line=line)

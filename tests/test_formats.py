@@ -572,6 +572,13 @@ BAD_FILES = [
         "whose rows began higher up (two exports in one file?), got '#3001'",
         id="an order met again after another, in a file with line breaks in cells",
     ),
+    pytest.param(  # a cell that swallowed a file, say
+        "aliexpress.csv",
+        EXPORTER.replace("Mug, large", "x" * 2_100_000),
+        f", line 2: a line of {len(EXPORTER.splitlines()[1]) - 10 + 2_100_000:,} bytes, longer "
+        "than the 2,000,000 a line may be",
+        id="a line too long",
+    ),
     pytest.param(
         "orders.csv",
         "Name,Total\n#1,caf\xe9\n".encode("latin-1"),
