@@ -33,7 +33,7 @@ from ingest.errors import InputError
 from ingest.formats import FORMATS, Format
 from ingest.jsonfile import json_values
 from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
-from ingest.text import SAVE_AS_UTF8, is_preamble, not_utf8
+from ingest.text import SAVE_AS_UTF8, is_preamble, named_separator, not_utf8
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -186,17 +186,49 @@ def _sample_text(path: Path) -> str:
         sample = file.read(SNIFF_BYTES)
     if not sample.strip():
         raise InputError(path, "the file is empty")
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # the byte order marks of UTF-16
-        raise InputError(path, f"UTF-16 text, not UTF-8: {SAVE_AS_UTF8}")
+    if utf16 := _utf16(sample):
+        is_csv = not _starts_json(sample.decode(utf16, errors="ignore"))
+        raise InputError(
+            path, f"UTF-16 text, not UTF-8: {SAVE_AS_UTF8 if is_csv else 'save it as UTF-8'}"
+        )
     if b"\x00" in sample:
         raise InputError(path, "not a text file (it contains binary data)")
     try:
-        text = sample.decode("utf-8", errors="strict" if len(sample) < SNIFF_BYTES else "ignore")
-    except UnicodeDecodeError:
-        raise not_utf8(
-            path, is_csv=not sample.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"[", b"{"))
-        ) from None
+        text = sample.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # Past a CSV file's header, only the cells a format reads must be UTF-8 (DuckDB checks
+        # them as it reads them): the others, such as the names dropped unread, may not be.
+        text = sample.decode("utf-8", errors="replace")
+        cut_by_sample = error.reason == "unexpected end of data" and len(sample) == SNIFF_BYTES
+        if not cut_by_sample and (
+            _starts_json(text) or not _header_ends_in(sample[: error.start].decode())
+        ):
+            raise not_utf8(path, is_csv=not _starts_json(text)) from None
     return text.lstrip("\ufeff")
+
+
+def _utf16(sample: bytes) -> str | None:
+    """The codec of a sample that is UTF-16 text: by its byte order mark, else by its ASCII
+    characters' zero bytes."""
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    half = len(sample) // 2
+    for codec, zeros in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[::2])):
+        if half >= 2 and zeros.count(0) >= 0.9 * half:
+            return codec
+    return None
+
+
+def _starts_json(text: str) -> bool:
+    return text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{")
+
+
+def _header_ends_in(text: str) -> bool:
+    """Whether the CSV text holds its header line whole."""
+    for line in text.splitlines(keepends=True):
+        if not is_preamble(line):
+            return line.endswith(("\n", "\r"))
+    return False
 
 
 def sniff(path: Path) -> Sniffed:
@@ -219,10 +251,13 @@ def _header(path: Path, text: str) -> Header:
         skip += 1
     if skip == len(lines):
         raise InputError(path, "the file has no header line")
-    if lines[skip].strip().lower().startswith("sep="):
+    separator = named_separator(lines[skip])
+    if separator is not None:  # not a comma: that line would be passed over
         raise InputError(
             path,
-            f"its cells are separated by {lines[skip].strip()[4:]!r}: save it with commas",
+            f"its cells are separated by {separator!r}: save it with commas"
+            if separator
+            else "its sep= line names no separator: delete that line",
             line=skip + 1,
         )
     names = tuple(next(csv.reader([lines[skip]])))
@@ -388,7 +423,7 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
                 [*key_parameters, str(readable), header.skip, columns],
             )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
-        if cells.read_typed:
+        if cells.read_typed and "unicode" not in str(error).lower():
             raise _TextNeeded from None
         raise _csv_error(path, header, str(error)) from None
     # The table holds the records in file order (DuckDB keeps insertion order) and, made outside
@@ -478,22 +513,41 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
     lines takes ~1 s a GB: only done when a line ends with a comma.)
     """
     columns = len(header.columns)
-    with _read_as_named(path) as readable:
-        con.execute(
-            """
-            select text
-            from read_csv(
-                ?, columns = {'text': 'varchar'}, header = false, skip = ?, auto_detect = false,
-                delim = ?, quote = '', escape = '', strict_mode = false, null_padding = true
-            )
-            where (suffix(text, ',') or suffix(text, '""'))
-                and length(text) - length(replace(text, ',', '')) >= ?
-            """,
-            # NUL never separates cells: each line is one value
-            [str(readable), header.skip + 1, "\0", columns],
+
+    def a_cell_too_many(lines: Iterable[str]) -> bool:
+        could_be = (
+            line for line in lines if line.endswith((",", '""')) and line.count(",") >= columns
         )
-        while lines := con.fetchmany(10_000):
-            if any(len(cells) > columns for cells in csv.reader(text for (text,) in lines)):
+        return any(len(cells) > columns for cells in csv.reader(could_be))
+
+    try:
+        with _read_as_named(path) as readable:
+            con.execute(
+                """
+                select text
+                from read_csv(
+                    ?, columns = {'text': 'varchar'}, header = false, skip = ?,
+                    auto_detect = false, delim = ?, quote = '', escape = '', strict_mode = false,
+                    null_padding = true
+                )
+                where (suffix(text, ',') or suffix(text, '""'))
+                    and length(text) - length(replace(text, ',', '')) >= ?
+                """,
+                # NUL never separates cells: each line is one value
+                [str(readable), header.skip + 1, "\0", columns],
+            )
+            while lines := con.fetchmany(10_000):
+                if a_cell_too_many(text for (text,) in lines):
+                    _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
+    except duckdb.InvalidInputException as error:
+        if "unicode" not in str(error).lower():
+            raise
+        # A byte that is not UTF-8, in a cell the format does not read (the cells it reads
+        # were read): the lines counted by Python instead, that byte replaced.
+        with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
+            for _ in range(header.skip + 1):
+                file.readline()
+            if a_cell_too_many(line.rstrip("\r\n") for line in file):
                 _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
 
 
@@ -524,6 +578,14 @@ def _record_lines(path: Path, header: Header) -> pa.Table:
             yield line
 
     return pa.table({"line": np.fromiter(lines(), np.int64)})
+
+
+def _record_line(path: Path, header: Header, number: int) -> int | None:
+    """The line on which the record `number` (from 1) starts."""
+    for index, (line, _) in enumerate(_records(path, header), 1):
+        if index == number:
+            return line
+    return None
 
 
 def _malformed_line(path: Path, header: Header) -> int | None:
@@ -571,7 +633,10 @@ def _csv_error(path: Path, header: Header, message: str) -> InputError:
     elif long := re.search(
         r"Maximum line size of (\d+) bytes exceeded. Actual Size:(\d+)", message
     ):
-        what = f"a line of {int(long[2]):,} bytes, longer than the {int(long[1]):,} a line may be"
+        # DuckDB counts the header and the records before it: where the record starts.
+        if line:
+            line = _record_line(path, header, line - header.skip - 1) or line
+        what = f"a row of {int(long[2]):,} bytes, longer than the {int(long[1]):,} a row may be"
     else:
         what = "not a well-formed CSV file"
     return InputError(path, what, line=line)

@@ -96,6 +96,8 @@ def _line_columns(cells) -> dict[str, str]:
     return {"name": cells.value("name"), "line_number": "__position", **selected}
 
 
+_ORDER_ONCE = "each order once, its rows one after another (two exports pasted into one file?)"
+
 # One window for both derived cells: DuckDB sorts the rows once.
 _ORDER_ROWS = '(partition by trim("name") order by __line)'
 
@@ -111,14 +113,36 @@ SHOPIFY_ORDERS = Format(
         ("__position", f"row_number() over {_ORDER_ROWS}"),
         ("__first_record", f"first_value(__record) over {_ORDER_ROWS}"),
     ),
-    # An export lists each order's rows one after another. An order met again further down (two
-    # exports in one file) would load all its rows as one order's lines.
     row_rules=lambda cells: (
+        # An export lists each order's rows one after another: an order met again further down
+        # (two exports in one file) would load all its rows as one order's lines. Only rows
+        # without an order (set aside as rejects) may come between.
         (
-            "__record <> __first_record + __position - 1",
+            """
+            __record <> __first_record + __position - 1
+            and __record - __first_record - __position + 1 > (
+                select count(*)
+                from incoming_records as between_rows
+                where nullif(trim(between_rows."name"), '') is null
+                    and between_rows.__record between incoming.__first_record
+                        and incoming.__record
+            )
+            """,
             "name",
-            "each order's rows one after another, not an order whose rows began higher up "
-            "(two exports in one file?)",
+            _ORDER_ONCE,
+        ),
+        # ... and fills the order's own cells on its first row only: a later row that has them,
+        # in a file whose other later rows do not, starts the order again (pasted twice in a row).
+        (
+            f"""
+            __position > 1 and {cells.value("financial_status")} is not null
+            and (
+                select count(*) from incoming
+                where __position > 1 and {cells.value("financial_status")} is null
+            ) > 0
+            """,
+            "name",
+            _ORDER_ONCE,
         ),
     ),
     customer_key_from=("email", "phone"),

@@ -4,52 +4,63 @@ UTF-8 is not."""
 from __future__ import annotations
 
 import csv
-import io
-from collections import deque
+import re
 from pathlib import Path
 
 from ingest.errors import InputError
 
 SAVE_AS_UTF8 = "save it as UTF-8 (in Excel: CSV UTF-8)"
 
+# `sep=,` tells Excel the delimiter; a spreadsheet that read it as a row writes it back with
+# commas after it, or quoted.
+_SEP_LINE = re.compile(r'\s*"?sep=(?P<separator>.?)"?,*\s*', re.IGNORECASE)
+
+
+def named_separator(line: str) -> str | None:
+    """The separator a `sep=` line names ('' for none); None for any other line."""
+    found = _SEP_LINE.fullmatch(line)
+    return found["separator"] if found else None
+
 
 def is_preamble(line: str) -> bool:
     """Whether a line before a CSV file's header is one to pass over: a comment (`# ...`, as the
-    templates explain their columns), a blank line, or the `sep=,` line with which some tools
-    tell Excel the delimiter."""
+    templates explain their columns), a blank line, or a `sep=,` line."""
     text = line.strip()
-    return not text or text.startswith("#") or text.lower() == "sep=,"
+    return not text or text.startswith("#") or named_separator(line) == ","
 
 
 def not_utf8(path: Path, is_csv: bool = True) -> InputError:
-    """The error for a file that is not UTF-8, on the line of its first byte that is not (the
-    file read again from its start: only once loading has failed). For a CSV file whose bad
-    byte is in its first 64 MiB, the column too: the records before it are parsed to find it."""
-    line, before, data = 1, bytearray(), b""
+    """The error for a file that is not UTF-8, at its first byte that is not, with its line (a
+    CR, LF or CRLF ends one) and, for a CSV file whose bad byte is in its first 64 MiB, the
+    header's name for the cell that holds it. The file is read again from its start: only once
+    loading has failed."""
+    offset, line, carry, previous, cut = 0, 1, b"", b"", False
     with open(path, "rb") as file:
         while True:
             chunk = file.read(1 << 20)
-            data += chunk  # with the few bytes of a character the last chunk's end cut
+            data = carry + chunk  # with the few bytes of a character the last read cut
             try:
                 data.decode("utf-8")
                 good, bad = len(data), None
             except UnicodeDecodeError as error:
                 good = error.start
-                cut = chunk and error.reason == "unexpected end of data"
-                bad = None if cut else data[good]
-            line += data.count(b"\n", 0, good)
-            if len(before) < _CELLS_PARSED:
-                before += data[:good]
+                cut = error.reason == "unexpected end of data"  # by the read, or the file's end
+                bad = None if cut and chunk else data[good : good + 1]
+            line += _line_breaks(data[:good], previous)
+            offset += good
             if bad is not None or not chunk:
                 break
-            data = data[good:]
+            previous, carry = data[good - 1 : good] or previous, data[good:]
     advice = SAVE_AS_UTF8 if is_csv else "save it as UTF-8"
     if bad is None:
         return InputError(path, f"not a UTF-8 text file: {advice}")
-    column = _cell_at_end(bytes(before)) if is_csv and len(before) < _CELLS_PARSED else None
+    if cut:
+        return InputError(path, "the file ends inside a character: is it cut short?", line=line)
+    column = _cell_holding(path) if is_csv and offset < _CELLS_PARSED else None
     return InputError(
         path,
-        f"byte 0x{bad:02X} is not UTF-8 text (saved as Windows-1252 or Latin-1?): {advice}",
+        f"byte 0x{bad[0]:02X} ({bad.decode('cp1252', errors='replace')} in Windows-1252) is "
+        f"not UTF-8 text: {advice}",
         line=line,
         column=column,
     )
@@ -58,26 +69,30 @@ def not_utf8(path: Path, is_csv: bool = True) -> InputError:
 _CELLS_PARSED = 64 << 20
 
 
-def _cell_at_end(before: bytes) -> str | None:
-    """The header's name for the cell in which the CSV text `before` ends; None in the header
-    or past its columns."""
-    text = before.decode("utf-8-sig")
-    if text.endswith(("\n", "\r")):
-        text += "x"  # the first cell of the next record
-    lines = io.StringIO(text, newline="")
-    for first in lines:  # the header
-        if not is_preamble(first):
-            break
-    else:
-        return None
-    header = next(csv.reader([first]), [])
-    rest = lines.read()
-    for ending in ("", '"'):  # the text may end inside a quoted cell
-        try:
-            last = deque(csv.reader(io.StringIO(rest + ending, newline="")), maxlen=1)
-        except csv.Error:
-            continue
-        if last and 0 < len(last[0]) <= len(header):
-            return header[len(last[0]) - 1]
-        return None
+def _line_breaks(data: bytes, previous: bytes) -> int:
+    """The line breaks in `data` (CRLF, CR or LF), `previous` the byte before it."""
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    return breaks - (previous == b"\r" and data.startswith(b"\n"))
+
+
+def _cell_holding(path: Path) -> str | None:
+    """The header's name for the cell of a CSV file that holds its first byte that is not
+    UTF-8; None in the lines up to the header or past its columns. The records are read one at
+    a time, bytes that are not UTF-8 kept as escapes (U+DC80-U+DCFF) to be found."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
+        for first in file:  # the header
+            if _ESCAPED.search(first):
+                return None
+            if not is_preamble(first):
+                break
+        else:
+            return None
+        header = next(csv.reader([first]), [])
+        for cells in csv.reader(file):
+            for index, cell in enumerate(cells):
+                if _ESCAPED.search(cell):
+                    return header[index] if index < len(header) else None
     return None
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")

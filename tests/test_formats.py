@@ -423,6 +423,7 @@ EXPORTER = (
     ",USD,Awaiting shipment,https://www.aliexpress.com/store/1100000101\n"
 )
 EXPORTER_ROWS = EXPORTER.split("\n", 1)[1]
+SHOPIFY_ROWS = SHOPIFY.split("\n", 1)[1]
 API_ORDER = (
     '{"order_id": 8200000000000003, "gmt_create": "2026-01-07 08:00:00", "order_status": '
     '"WAIT_SELLER_SEND_GOODS", "store_info": {"store_id": 1100000102, "store_name": "Fan Store"}, '
@@ -439,9 +440,8 @@ DIGITS = (
     "rounded it: export the file again)"
 )
 
-NOT_UTF8 = (
-    "is not UTF-8 text (saved as Windows-1252 or Latin-1?): save it as UTF-8 (in Excel: CSV UTF-8)"
-)
+NOT_UTF8 = "in Windows-1252) is not UTF-8 text: save it as UTF-8 (in Excel: CSV UTF-8)"
+ORDER_ONCE = "each order once, its rows one after another (two exports pasted into one file?)"
 
 BAD_FILES = [
     pytest.param(
@@ -556,54 +556,70 @@ BAD_FILES = [
     ),
     pytest.param(  # its lines would load twice
         "orders.csv",
-        SHOPIFY + SHOPIFY.replace("#3001", "#3002").split("\n", 1)[1] + SHOPIFY.split("\n", 1)[1],
-        ", line 6, column 'Name': expected each order's rows one after another, not an order "
-        "whose rows began higher up (two exports in one file?), got '#3001'",
+        SHOPIFY + SHOPIFY_ROWS.replace("#3001", "#3002") + SHOPIFY_ROWS,
+        f", line 6, column 'Name': expected {ORDER_ONCE}, got '#3001'",
         id="an order met again after another",
     ),
     pytest.param(  # records over several lines are counted apart
         "orders.csv",
-        (
-            SHOPIFY
-            + SHOPIFY.replace("#3001", "#3002").split("\n", 1)[1]
-            + SHOPIFY.split("\n", 1)[1]
-        ).replace("Ann Bee", '"Ann\nBee"'),
-        ", line 8, column 'Name': expected each order's rows one after another, not an order "
-        "whose rows began higher up (two exports in one file?), got '#3001'",
+        (SHOPIFY + SHOPIFY_ROWS.replace("#3001", "#3002") + SHOPIFY_ROWS).replace(
+            "Ann Bee", '"Ann\nBee"'
+        ),
+        f", line 8, column 'Name': expected {ORDER_ONCE}, got '#3001'",
         id="an order met again after another, in a file with line breaks in cells",
     ),
-    pytest.param(  # a cell that swallowed a file, say
+    pytest.param(  # its first row again: the order's own cells where they never are
+        "orders.csv",
+        SHOPIFY + SHOPIFY_ROWS,
+        f", line 4, column 'Name': expected {ORDER_ONCE}, got '#3001'",
+        id="an order twice in a row",
+    ),
+    pytest.param(  # a cell that swallowed a file, say; the line its record starts on
         "aliexpress.csv",
-        EXPORTER.replace("Mug, large", "x" * 2_100_000),
-        f", line 2: a line of {len(EXPORTER.splitlines()[1]) - 10 + 2_100_000:,} bytes, longer "
-        "than the 2,000,000 a line may be",
-        id="a line too long",
+        EXPORTER.replace('"Mug, large"', '"Mug,\n\nlarge"')
+        + EXPORTER_ROWS.replace("Mug, large", "x" * 2_100_000),
+        f", line 6: a row of {len(EXPORTER_ROWS.splitlines()[0]) - 10 + 2_100_000:,} bytes, "
+        "longer than the 2,000,000 a row may be",
+        id="a row too long",
     ),
     pytest.param(
         "orders.csv",
-        "Name,Total\n#1,caf\xe9\n".encode("latin-1"),
-        f", line 2, column 'Total': byte 0xE9 {NOT_UTF8}",
+        SHOPIFY.replace("Mug", "M\xfcg").encode("latin-1"),
+        f", line 2, column 'Lineitem name': byte 0xFC (\xfc {NOT_UTF8}",
         id="not utf-8",
     ),
     pytest.param(  # the line of the byte, in a cell that began on the line before
         "aliexpress.csv",
         EXPORTER.replace('"Mug, large"', '"Mug,\nlarge caf\xe9"').encode("latin-1"),
-        f", line 3, column 'Title': byte 0xE9 {NOT_UTF8}",
+        f", line 3, column 'Title': byte 0xE9 (\xe9 {NOT_UTF8}",
         id="not utf-8 in a cell over two lines",
+    ),
+    pytest.param(  # old Mac line ends, CR alone
+        "aliexpress.csv",
+        (EXPORTER + EXPORTER_ROWS.replace("Mug Store", "Mug St\xf6re"))
+        .replace("\n", "\r")
+        .encode("latin-1"),
+        f", line 4, column 'Store': byte 0xF6 (\xf6 {NOT_UTF8}",
+        id="not utf-8 after lines ended by CR",
     ),
     pytest.param(  # larger than the sample read to sniff the format: found by DuckDB
         "aliexpress.csv",
         (
             EXPORTER + EXPORTER_ROWS * 299 + EXPORTER_ROWS.replace("Mug Store", "Mug St\xf6re")
         ).encode("latin-1"),
-        f", line 602, column 'Store': byte 0xF6 {NOT_UTF8}",
+        f", line 602, column 'Store': byte 0xF6 (\xf6 {NOT_UTF8}",
         id="not utf-8 far into a large file",
+    ),
+    pytest.param(
+        "aliexpress.csv",
+        EXPORTER.encode() + "Caf\xe9".encode()[:-1],
+        ", line 4: the file ends inside a character: is it cut short?",
+        id="cut inside a character",
     ),
     pytest.param(
         "orders.json",
         ("[\n" + API_ORDER.replace('"Fan Store"', '"Fan St\xf6re"') + "\n]").encode("latin-1"),
-        ", line 2: byte 0xF6 is not UTF-8 text (saved as Windows-1252 or Latin-1?): "
-        "save it as UTF-8",
+        ", line 2: byte 0xF6 (\xf6 in Windows-1252) is not UTF-8 text: save it as UTF-8",
         id="not utf-8 in json",
     ),
     pytest.param(  # lines before the header are passed over, and counted
@@ -619,10 +635,28 @@ BAD_FILES = [
         id="semicolons",
     ),
     pytest.param(
+        "aliexpress.csv",
+        "sep=\t\n" + EXPORTER.replace(",", "\t"),
+        ", line 1: its cells are separated by '\\t': save it with commas",
+        id="tabs",
+    ),
+    pytest.param(
         "orders.csv",
         "Name,Total\n#1,30.00\n".encode("utf-16"),
         ": UTF-16 text, not UTF-8: save it as UTF-8 (in Excel: CSV UTF-8)",
         id="utf-16",
+    ),
+    pytest.param(
+        "orders.csv",
+        "Name,Total\n#1,30.00\n".encode("utf-16-le"),
+        ": UTF-16 text, not UTF-8: save it as UTF-8 (in Excel: CSV UTF-8)",
+        id="utf-16 without a byte order mark",
+    ),
+    pytest.param(
+        "orders.json",
+        ("[\n" + API_ORDER + "\n]").encode("utf-16"),
+        ": UTF-16 text, not UTF-8: save it as UTF-8",
+        id="utf-16 json",
     ),
     pytest.param(  # an emoji cut in two by an exporter: valid JSON, not text
         "orders.json",
@@ -721,6 +755,32 @@ def test_the_byte_that_is_not_utf8_is_found_past_characters_cut_between_reads(tm
     assert (not_utf8(path).line, not_utf8(path).column) == (200_002, "abcd")
     path.write_bytes(b"ab\xe9,b\n1,2\n")  # in the header: no column to name
     assert (not_utf8(path).line, not_utf8(path).column) == (1, None)
+
+
+def test_cells_that_are_not_read_need_not_be_utf8_and_blank_rows_may_split_an_order(
+    settings, tmp_path
+):
+    # A billing name saved as Windows-1252 is dropped unread: the export loads, also larger
+    # than the sample read to find its header and with lines ending in a comma.
+    orders = [SHOPIFY_ROWS.replace("#3001", f"#{number}") for number in range(4000, 4600)]
+    big = SHOPIFY_HEADER + "\n" + "".join(orders) + SHOPIFY_ROWS.replace("Ann Bee", "Jos\xe9")
+    (tmp_path / "big.csv").write_bytes(big.encode("latin-1"))
+    (tmp_path / "small.csv").write_bytes(SHOPIFY.replace("Ann Bee", "Jos\xe9").encode("latin-1"))
+    rows = SHOPIFY.splitlines()  # a line item cleared in a spreadsheet, left as a row of commas
+    blank = write(tmp_path / "blank.csv", "\n".join([rows[0], rows[1], "," * 10, rows[2]]) + "\n")
+    # a spreadsheet writes back the line that tells it the delimiter as a row, or quoted
+    sep = [
+        write(tmp_path / f"sep{n}.csv", line + EXPORTER)
+        for n, line in enumerate(["sep=,,,,,,,,,,\n", '"sep=,"\n'])
+    ]
+    results = ingest(settings, [tmp_path / "big.csv", tmp_path / "small.csv", blank, *sep])
+    assert [(r.format, r.rows, r.rejected) for r in results] == [
+        ("shopify-orders", 1202, 0),
+        ("shopify-orders", 2, 0),
+        ("shopify-orders", 2, 1),
+        ("aliexpress-orders-csv", 2, 0),
+        ("aliexpress-orders-csv", 2, 0),
+    ]
 
 
 def test_the_good_files_of_the_bad_file_tests_load(settings, tmp_path):

@@ -166,6 +166,26 @@ def test_cells_are_counted_as_duckdb_reads_them(settings, tmp_path, last, refuse
         ) == [('5" screen', "Cainiao, Std, Tracked"), ("Cup", "Std")]
 
 
+def test_cells_are_counted_also_in_a_file_with_bytes_that_are_not_utf8_in_cells_not_read(
+    settings, tmp_path
+):
+    lines = [
+        QUOTES_HEADER + ",note",
+        QUOTES_LINE.format(1) + "Cup,Std,LP1,,caf\xe9",  # a column no format reads
+        QUOTES_LINE.format(2) + "Lamp, warm,Std,LP2,,",
+    ]
+    orders = tmp_path / "orders.csv"
+    orders.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    with pytest.raises(InputError) as error:
+        ingest(settings, [orders])
+    assert (error.value.line, error.value.message) == (
+        3,
+        "expected 15 columns, found 16 (quote a cell that holds a comma; end no line with one)",
+    )
+    orders.write_bytes("\n".join(lines[:2]).encode("latin-1") + b"\n")
+    assert [result.rows for result in ingest(settings, [orders])] == [1]
+
+
 # A title holding an unquoted comma splits in two, and every cell after it moves a column on:
 # with the last (exported_at) empty, the line ends with one comma too many.
 SPLIT_TITLE = titled(5, "Lamp, warm white").replace(",2026-02-01T00:00:00Z", ",")
