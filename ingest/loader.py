@@ -33,7 +33,7 @@ from ingest.errors import InputError
 from ingest.formats import FORMATS, Format
 from ingest.jsonfile import json_values
 from ingest.spec import READ_SQL_TYPES, READ_TYPED, Cells, rules
-from ingest.text import SAVE_AS_UTF8, is_preamble, named_separator, not_utf8
+from ingest.text import INVALID_UNICODE, SAVE_AS_UTF8, is_preamble, named_separator, not_utf8
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -201,7 +201,8 @@ def _sample_text(path: Path) -> str:
         text = sample.decode("utf-8", errors="replace")
         cut_by_sample = error.reason == "unexpected end of data" and len(sample) == SNIFF_BYTES
         if not cut_by_sample and (
-            _starts_json(text) or not _header_ends_in(sample[: error.start].decode())
+            _starts_json(text)
+            or not _header_ends_in(sample[: error.start].decode().lstrip("\ufeff"))
         ):
             raise not_utf8(path, is_csv=not _starts_json(text)) from None
     return text.lstrip("\ufeff")
@@ -213,8 +214,11 @@ def _utf16(sample: bytes) -> str | None:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     half = len(sample) // 2
-    for codec, zeros in (("utf-16-le", sample[1::2]), ("utf-16-be", sample[::2])):
-        if half >= 2 and zeros.count(0) >= 0.9 * half:
+    for codec, zeros, text in (
+        ("utf-16-le", sample[1::2], sample[::2]),
+        ("utf-16-be", sample[::2], sample[1::2]),
+    ):
+        if half >= 2 and zeros.count(0) >= 0.9 * half and text.count(0) < 0.5 * half:
             return codec
     return None
 
@@ -423,7 +427,7 @@ def _read_csv(loading: _Loading, header: Header, cells: Cells, salt, stage: str)
                 [*key_parameters, str(readable), header.skip, columns],
             )
     except (duckdb.InvalidInputException, duckdb.ConversionException) as error:
-        if cells.read_typed and "unicode" not in str(error).lower():
+        if cells.read_typed and INVALID_UNICODE not in str(error):
             raise _TextNeeded from None
         raise _csv_error(path, header, str(error)) from None
     # The table holds the records in file order (DuckDB keeps insertion order) and, made outside
@@ -513,6 +517,7 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
     lines takes ~1 s a GB: only done when a line ends with a comma.)
     """
     columns = len(header.columns)
+    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
 
     def a_cell_too_many(lines: Iterable[str]) -> bool:
         could_be = (
@@ -540,7 +545,7 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
                 if a_cell_too_many(text for (text,) in lines):
                     _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
     except duckdb.InvalidInputException as error:
-        if "unicode" not in str(error).lower():
+        if INVALID_UNICODE not in str(error):
             raise
         # A byte that is not UTF-8, in a cell the format does not read (the cells it reads
         # were read): the lines counted by Python instead, that byte replaced.
@@ -628,7 +633,7 @@ def _csv_error(path: Path, header: Header, message: str) -> InputError:
         what = f"expected {counts[1]} columns, found {counts[2]}"
     elif "unterminated quote" in message:
         what = "a quoted value is never closed (is the file cut short?)"
-    elif "unicode" in message.lower():
+    elif INVALID_UNICODE in message:
         return not_utf8(path)
     elif long := re.search(
         r"Maximum line size of (\d+) bytes exceeded. Actual Size:(\d+)", message

@@ -96,8 +96,6 @@ def _line_columns(cells) -> dict[str, str]:
     return {"name": cells.value("name"), "line_number": "__position", **selected}
 
 
-_ORDER_ONCE = "each order once, its rows one after another (two exports pasted into one file?)"
-
 # One window for both derived cells: DuckDB sorts the rows once.
 _ORDER_ROWS = '(partition by trim("name") order by __line)'
 
@@ -116,20 +114,35 @@ SHOPIFY_ORDERS = Format(
     row_rules=lambda cells: (
         # An export lists each order's rows one after another: an order met again further down
         # (two exports in one file) would load all its rows as one order's lines. Only rows
-        # without an order (set aside as rejects) may come between.
+        # without an order (set aside as rejects) may come between: those are numbered, and
+        # each out-of-place row finds how many lie before it and before its order's first row
+        # (ASOF joins, so that many such rows cost no more than a sort).
         (
             """
-            __record <> __first_record + __position - 1
-            and __record - __first_record - __position + 1 > (
-                select count(*)
-                from incoming_records as between_rows
-                where nullif(trim(between_rows."name"), '') is null
-                    and between_rows.__record between incoming.__first_record
-                        and incoming.__record
+            __record in (
+                with no_order as (
+                    select __record, row_number() over (order by __record) as up_to
+                    from incoming_records
+                    where nullif(trim("name"), '') is null
+                ),
+                out_of_place as (
+                    select __record, __first_record, __record - __first_record - __position + 1
+                        as rows_between
+                    from incoming
+                    where __record <> __first_record + __position - 1
+                )
+                select out_of_place.__record
+                from out_of_place
+                asof left join no_order as before_row
+                    on out_of_place.__record >= before_row.__record
+                asof left join no_order as before_first
+                    on out_of_place.__first_record >= before_first.__record
+                where rows_between
+                    > coalesce(before_row.up_to, 0) - coalesce(before_first.up_to, 0)
             )
             """,
             "name",
-            _ORDER_ONCE,
+            "each order once, its rows one after another (two exports pasted into one file?)",
         ),
         # ... and fills the order's own cells on its first row only: a later row that has them,
         # in a file whose other later rows do not, starts the order again (pasted twice in a row).
@@ -141,8 +154,8 @@ SHOPIFY_ORDERS = Format(
                 where __position > 1 and {cells.value("financial_status")} is null
             ) > 0
             """,
-            "name",
-            _ORDER_ONCE,
+            "financial_status",
+            "it on an order's first row only, as on the other orders (is the order pasted twice?)",
         ),
     ),
     customer_key_from=("email", "phone"),

@@ -10,10 +10,11 @@ from pathlib import Path
 from ingest.errors import InputError
 
 SAVE_AS_UTF8 = "save it as UTF-8 (in Excel: CSV UTF-8)"
+INVALID_UNICODE = "Invalid unicode (byte sequence mismatch)"  # DuckDB's words for such a byte
 
 # `sep=,` tells Excel the delimiter; a spreadsheet that read it as a row writes it back with
 # commas after it, or quoted.
-_SEP_LINE = re.compile(r'\s*"?sep=(?P<separator>.?)"?,*\s*', re.IGNORECASE)
+_SEP_LINE = re.compile(r'\s*"?sep=(?P<separator>[^"]?)"?,*\s*', re.IGNORECASE)
 
 
 def named_separator(line: str) -> str | None:
@@ -54,16 +55,14 @@ def not_utf8(path: Path, is_csv: bool = True) -> InputError:
     advice = SAVE_AS_UTF8 if is_csv else "save it as UTF-8"
     if bad is None:
         return InputError(path, f"not a UTF-8 text file: {advice}")
-    if cut:
-        return InputError(path, "the file ends inside a character: is it cut short?", line=line)
+    character = bad.decode("cp1252", errors="replace")
+    shown = f" ({character} in Windows-1252)" if character.isalnum() else ""
+    if cut:  # a character cut short, or a Windows-1252 letter that looks like its start
+        what = f"the file ends inside a character (cut short?), or byte 0x{bad[0]:02X}{shown}"
+    else:
+        what = f"byte 0x{bad[0]:02X}{shown}"
     column = _cell_holding(path) if is_csv and offset < _CELLS_PARSED else None
-    return InputError(
-        path,
-        f"byte 0x{bad[0]:02X} ({bad.decode('cp1252', errors='replace')} in Windows-1252) is "
-        f"not UTF-8 text: {advice}",
-        line=line,
-        column=column,
-    )
+    return InputError(path, f"{what} is not UTF-8 text: {advice}", line=line, column=column)
 
 
 _CELLS_PARSED = 64 << 20
@@ -79,6 +78,7 @@ def _cell_holding(path: Path) -> str | None:
     """The header's name for the cell of a CSV file that holds its first byte that is not
     UTF-8; None in the lines up to the header or past its columns. The records are read one at
     a time, bytes that are not UTF-8 kept as escapes (U+DC80-U+DCFF) to be found."""
+    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
         for first in file:  # the header
             if _ESCAPED.search(first):
