@@ -199,12 +199,12 @@ def _sample_text(path: Path) -> str:
         # Past a CSV file's header, only the cells a format reads must be UTF-8 (DuckDB checks
         # them as it reads them): the others, such as the names dropped unread, may not be.
         text = sample.decode("utf-8", errors="replace")
+        is_json = _starts_json(text)
         cut_by_sample = error.reason == "unexpected end of data" and len(sample) == SNIFF_BYTES
         if not cut_by_sample and (
-            _starts_json(text)
-            or not _header_ends_in(sample[: error.start].decode().lstrip("\ufeff"))
+            is_json or not _header_ends_in(sample[: error.start].decode().lstrip("\ufeff"))
         ):
-            raise not_utf8(path, is_csv=not _starts_json(text)) from None
+            raise not_utf8(path, is_csv=not is_json) from None
     return text.lstrip("\ufeff")
 
 
@@ -517,7 +517,6 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
     lines takes ~1 s a GB: only done when a line ends with a comma.)
     """
     columns = len(header.columns)
-    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
 
     def a_cell_too_many(lines: Iterable[str]) -> bool:
         could_be = (
@@ -605,7 +604,6 @@ def _malformed_line(path: Path, header: Header) -> int | None:
 def _records(path: Path, header: Header) -> Iterator[tuple[int, list[str] | None]]:
     """(line it starts on, cells) for each record after the header; cells None for a record
     whose quote is never closed, the last."""
-    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
         for _ in range(header.skip):
             file.readline()

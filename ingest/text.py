@@ -9,6 +9,9 @@ from pathlib import Path
 
 from ingest.errors import InputError
 
+# Python's csv reader takes cells as long as DuckDB's reader does, wherever ingest parses one.
+csv.field_size_limit(1 << 30)
+
 SAVE_AS_UTF8 = "save it as UTF-8 (in Excel: CSV UTF-8)"
 INVALID_UNICODE = "Invalid unicode (byte sequence mismatch)"  # DuckDB's words for such a byte
 
@@ -78,7 +81,6 @@ def _cell_holding(path: Path) -> str | None:
     """The header's name for the cell of a CSV file that holds its first byte that is not
     UTF-8; None in the lines up to the header or past its columns. The records are read one at
     a time, bytes that are not UTF-8 kept as escapes (U+DC80-U+DCFF) to be found."""
-    csv.field_size_limit(1 << 30)  # a cell as long as the file allows, as DuckDB reads it
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as file:
         for first in file:  # the header
             if _ESCAPED.search(first):
