@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -25,6 +27,29 @@ def test_version_and_python_dash_m():
     )
     assert result.returncode == 0
     assert result.stdout == f"dropscore, version {__version__}\n"
+
+
+def test_the_readme_demo_builds_a_warehouse_of_verdicts_and_a_report(tmp_path):
+    # README command 1, without the dashboard (the browser tests serve one).
+    result = subprocess.run(
+        [sys.executable, "-m", "dropscore", "demo", "--orders", "3000", "--no-serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DROPSCORE_HOME": str(tmp_path)},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    warehouse, reports = tmp_path / "warehouse.duckdb", sorted((tmp_path / "reports").glob("*"))
+    assert f"warehouse: {warehouse}\n" in result.stdout
+    assert f"report: {reports[0]}\n" in result.stdout
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        verdicts = dict(
+            con.execute(
+                "select verdict, count(*) from marts.fct_supplier_scorecard group by verdict"
+            ).fetchall()
+        )
+    assert set(verdicts) <= {"avoid", "watch", "good", "insufficient_data"}
+    assert sum(verdicts.values()) > 0 and "avoid" in verdicts
 
 
 def test_ingest_lists_its_formats():
