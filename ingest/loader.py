@@ -224,7 +224,8 @@ def _utf16(sample: bytes) -> str | None:
 
 
 def _starts_json(text: str) -> bool:
-    return text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{")
+    """A JSON file starts with `[` or `{`; anything else is read as CSV."""
+    return text.lstrip("\ufeff").lstrip()[:1] in ("[", "{")
 
 
 def _header_ends_in(text: str) -> bool:
@@ -236,9 +237,9 @@ def _header_ends_in(text: str) -> bool:
 
 
 def sniff(path: Path) -> Sniffed:
-    """A JSON file starts with `[` or `{`; anything else is read as CSV."""
+    """A JSON file or a CSV file, by how it starts (`_starts_json`)."""
     text = _sample_text(path)
-    if text.lstrip()[:1] in ("[", "{"):
+    if _starts_json(text):
         return Sniffed("json")
     return Sniffed("csv", _header(path, text))
 
@@ -540,9 +541,8 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
                 # NUL never separates cells: each line is one value
                 [str(readable), header.skip + 1, "\0", columns],
             )
-            while lines := con.fetchmany(10_000):
-                if a_cell_too_many(text for (text,) in lines):
-                    _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
+            batches = iter(lambda: con.fetchmany(10_000), [])
+            too_many = a_cell_too_many(text for batch in batches for (text,) in batch)
     except duckdb.InvalidInputException as error:
         if INVALID_UNICODE not in str(error):
             raise
@@ -551,8 +551,9 @@ def _check_cells_per_line(con, path: Path, header: Header) -> None:
         with open(path, encoding="utf-8-sig", errors="replace", newline="") as file:
             for _ in range(header.skip + 1):
                 file.readline()
-            if a_cell_too_many(line.rstrip("\r\n") for line in file):
-                _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
+            too_many = a_cell_too_many(line.rstrip("\r\n") for line in file)
+    if too_many:
+        _refuse_a_cell_too_many(path, header, _malformed_line(path, header))
 
 
 def _refuse_a_cell_too_many(path: Path, header: Header, line: int | None) -> None:
