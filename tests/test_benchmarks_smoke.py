@@ -15,7 +15,11 @@ from dropscore.config import PROJECT_DIR
 from ingest.generate import generate, generate_week
 
 SCRIPT = PROJECT_DIR / "benchmarks" / "pipeline.py"
-STEPS = ["generate", "floor", "pandas", "full_run", "generate_week", "weekly_run", "serve"]
+STEPS = [
+    "generate", "floor", "pandas", "full_run", "generate_week", "weekly_run", "full_run_2",
+    "weekly_run_2", "serve",
+]  # fmt: skip
+RUNS = ["full_run", "weekly_run", "full_run_2", "weekly_run_2"]
 PAGES = sorted(p.stem for p in (PROJECT_DIR / "dashboards" / "app_pages").glob("[!_]*.py"))
 
 
@@ -29,7 +33,8 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def benchmarked(tmp_path_factory):
-    """One benchmark run at 20,000 order lines, with its results in a tmp dir."""
+    """One benchmark run at 20,000 order lines, two pairs of runs, with its results in a tmp
+    dir."""
     root = tmp_path_factory.mktemp("benchmark")
     completed = subprocess.run(
         [
@@ -38,6 +43,7 @@ def benchmarked(tmp_path_factory):
             "--workdir", str(root / "work"),
             "--results", str(root / "results"),
             "--repeats", "1",
+            "--runs", "2",
         ],
         cwd=PROJECT_DIR,
         capture_output=True,
@@ -53,10 +59,12 @@ def test_the_benchmark_writes_json_and_markdown_and_prints_the_table(benchmarked
     markdown = (root / "results" / "pipeline-n20k.md").read_text()
     assert (root / "results" / "pipeline-n20k.json").exists()
     assert markdown in completed.stdout
-    assert "Ratios (wall): full/floor" in markdown
     assert "| step | user s | system s | read from disk |" in markdown
     for label in ("floor (one DuckDB statement)", "full run", "weekly run", "pandas baseline"):
         assert label in markdown
+    assert "| full run, pair 2 |" in markdown and "| weekly run, pair 2 |" in markdown
+    assert "Ratios (wall, medians of 2 pairs of runs): full/floor" in markdown
+    assert "| phase of `dropscore run` | full run s | full run 2 s | weekly run s | " in markdown
 
 
 def test_every_step_is_measured_with_its_time_and_peak_memory(benchmarked):
@@ -77,14 +85,21 @@ def test_every_step_is_measured_with_its_time_and_peak_memory(benchmarked):
     assert report["steps"]["generate"]["result"]["lines"] == pytest.approx(20_000, rel=0.05)
     week = report["steps"]["generate_week"]["result"]
     assert week["new_lines"] > 0 and week["updated_lines"] > 0
-    for run in ("full_run", "weekly_run"):
+    assert list(report["phases"]) == RUNS
+    for run in RUNS:
         phases = report["phases"][run]
         assert {"dbt_start", "dbt_nodes", "publish", "report", "exit"} <= set(phases)
         assert any(phase.startswith("ingest") for phase in phases)
         assert sum(phases.values()) == pytest.approx(report["steps"][run]["wall_seconds"])
+    for run in ("full_run", "weekly_run"):
         assert report["dbt"][run]["nodes"] > 0
     assert set(report["ratios"]) == {"full_over_floor", "weekly_over_full", "pandas_over_full"}
     assert all(value > 0 for value in report["ratios"].values())
+    # The runs' medians: of two, their mean
+    runs = {run: report["steps"][run]["wall_seconds"] for run in RUNS}
+    assert report["ratios"]["weekly_over_full"] == pytest.approx(
+        (runs["weekly_run"] + runs["weekly_run_2"]) / (runs["full_run"] + runs["full_run_2"])
+    )
     assert all(target["value"] is not None for target in report["targets"])
     assert report["machine"]["cores"] >= 1 and report["machine"]["memory_bytes"] > 0
     assert {"python", "duckdb", "dbt-core", "dropscore"} <= set(report["versions"])
