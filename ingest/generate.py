@@ -8,11 +8,13 @@ verdicts computed from the exports can be checked against the truth.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -63,6 +65,7 @@ QUANTITY_SHARES = (0.8, 0.13, 0.05, 0.02)
 # Order volume doubles over the period, as for a growing store.
 VOLUME_GROWTH = 2.0
 CHUNK_ORDERS = 50_000
+CHUNKS_IN_FLIGHT = 3  # drawn, not yet written: bounds memory to a few chunks' tables
 
 DAY = 86_400
 STATUSES = ("placed", "shipped", "delivered", "cancelled")
@@ -588,9 +591,17 @@ class _Run:
     order_id_gap: int
 
 
+class _Chunk(NamedTuple):
+    """A chunk's random draws, made in order from the one generator, and what builds its two
+    tables (order lines, disputes) from them, which can run on another thread."""
+
+    lines: int
+    tables: Callable[[], tuple[pa.Table, pa.Table]]
+
+
 def _draw_chunk(
     rng: np.random.Generator, run: _Run, first_order: int, end_order: int, first_line: int
-) -> tuple[pa.Table, pa.Table]:
+) -> _Chunk:
     suppliers, catalog, end = run.suppliers, run.catalog, run.end
     order_count = end_order - first_order
     order_index = np.arange(first_order, end_order)
@@ -679,47 +690,49 @@ def _draw_chunk(
     line_index = first_line + np.arange(line_total)
     tracking_digits = np.array([c[4] for c in CARRIERS])[carrier]
     tracking_number = 10 ** (tracking_digits - 1) + line_index * 7 + rng.integers(0, 7, line_total)
-    tracking = pc.binary_join_element_wise(
-        _texts([c[3] for c in CARRIERS], carrier, is_shipped),
-        pa.array(tracking_number).cast(pa.string()),
-        _texts([c[5] for c in CARRIERS], carrier),
-        "",
-    )
 
     order_id = order_number * 10_000 + run.buyer_suffix
     line_id = (order_number[order_of_line] + 1 + line_number) * 10_000 + run.buyer_suffix
     supplier_order_id = order_id[order_of_line]
-    store_order = pc.binary_join_element_wise(
-        "#", pa.array(1001 + order_index).cast(pa.string()), ""
-    ).take(order_of_line)
-    lines = pa.table(
-        [
-            supplier_order_id,
-            line_id,
-            run.timestamps(ordered_at).take(order_of_line),
-            suppliers.id_texts.take(supplier),
-            suppliers.names.take(supplier),
-            catalog.product_id_texts.take(product),
-            catalog.sku_id_texts.take(sku),
-            catalog.product_titles.take(product),
-            SMALL_NUMBER_TEXTS.take(quantity),
-            catalog.listing_unit_price_texts.take(listing),
-            run.currency[:line_total],
-            catalog.listing_shipping_fee_texts.take(listing),
-            _texts(STATUSES, status),
-            _texts(CANCELLERS, canceller, is_cancelled),
-            run.timestamps(shipped_at, is_shipped),
-            run.timestamps(delivered_at, is_delivered),
-            SMALL_NUMBER_TEXTS.take(promised_ship_days),
-            SMALL_NUMBER_TEXTS.take(promised_delivery_days),
-            tracking,
-            _texts([c[0] for c in CARRIERS], carrier, is_shipped),
-            _texts(COUNTRIES, order_country[order_of_line]),
-            store_order,
-            run.exported_at[:line_total],
-        ],
-        names=ORDER_COLUMNS,
-    )
+
+    def lines_table() -> pa.Table:
+        tracking = pc.binary_join_element_wise(
+            _texts([c[3] for c in CARRIERS], carrier, is_shipped),
+            pa.array(tracking_number).cast(pa.string()),
+            _texts([c[5] for c in CARRIERS], carrier),
+            "",
+        )
+        store_order = pc.binary_join_element_wise(
+            "#", pa.array(1001 + order_index).cast(pa.string()), ""
+        ).take(order_of_line)
+        return pa.table(
+            [
+                supplier_order_id,
+                line_id,
+                run.timestamps(ordered_at).take(order_of_line),
+                suppliers.id_texts.take(supplier),
+                suppliers.names.take(supplier),
+                catalog.product_id_texts.take(product),
+                catalog.sku_id_texts.take(sku),
+                catalog.product_titles.take(product),
+                SMALL_NUMBER_TEXTS.take(quantity),
+                catalog.listing_unit_price_texts.take(listing),
+                run.currency[:line_total],
+                catalog.listing_shipping_fee_texts.take(listing),
+                _texts(STATUSES, status),
+                _texts(CANCELLERS, canceller, is_cancelled),
+                run.timestamps(shipped_at, is_shipped),
+                run.timestamps(delivered_at, is_delivered),
+                SMALL_NUMBER_TEXTS.take(promised_ship_days),
+                SMALL_NUMBER_TEXTS.take(promised_delivery_days),
+                tracking,
+                _texts([c[0] for c in CARRIERS], carrier, is_shipped),
+                _texts(COUNTRIES, order_country[order_of_line]),
+                store_order,
+                run.exported_at[:line_total],
+            ],
+            names=ORDER_COLUMNS,
+        )
 
     disputed = np.flatnonzero(not_received | defect | remorse)
     kind = np.select([defect[disputed], not_received[disputed]], [DEFECT, NOT_RECEIVED], REMORSE)
@@ -730,7 +743,7 @@ def _draw_chunk(
         delivered_at[disputed],
     ) + (rng.uniform(0, np.where(kind == REMORSE, 10, 15)) * DAY).astype(np.int64)
     visible = opened_at <= end
-    disputes = _dispute_table(
+    disputes_table = _draw_disputes(
         rng,
         run,
         line=disputed[visible],
@@ -747,7 +760,7 @@ def _draw_chunk(
         order_first_line=order_first_line,
         line_count=line_count,
     )
-    return lines, disputes
+    return _Chunk(line_total, lambda: (lines_table(), disputes_table()))
 
 
 def _draw_outcomes(
@@ -780,7 +793,7 @@ def _draw_outcomes(
     return resolution, status, refund_cents, return_method, return_cost_cents
 
 
-def _dispute_table(
+def _draw_disputes(
     rng: np.random.Generator,
     run: _Run,
     *,
@@ -797,7 +810,8 @@ def _dispute_table(
     order_of_line: np.ndarray,
     order_first_line: np.ndarray,
     line_count: np.ndarray,
-) -> pa.Table:
+) -> Callable[[], pa.Table]:
+    """The disputes' draws; returns what builds their table."""
     count = len(line)
     closed_at = opened_at + (np.clip(rng.gamma(2.0, 3.5, count) + 1.0, 1.0, 30.0) * DAY).astype(
         np.int64
@@ -831,10 +845,11 @@ def _dispute_table(
         mask = kind == which
         reason[mask] = offset + _draw_categories(rng, list(reasons.values()), mask.sum())
         offset += len(reasons)
+    dispute_id = 5_010_000_000_000_000 + line_index * 10 + rng.integers(0, 10, count)
 
-    return pa.table(
+    return lambda: pa.table(
         [
-            5_010_000_000_000_000 + line_index * 10 + rng.integers(0, 10, count),
+            dispute_id,
             order_id[line],
             _ints(line_id[line], names_line),
             _take(product_id_texts, product[line], ~names_nothing),
@@ -936,33 +951,46 @@ def generate(
     _write_truth(truth_path, suppliers)
 
     line_total = 0
-    # Writing one chunk overlaps drawing the next: both release the GIL, and there are 2 cores.
+    # Three stages overlap, a thread each: drawing a chunk's numbers (one generator, so in
+    # order), building its tables, writing them. NumPy and Arrow release the GIL in their loops,
+    # so they share the 2 cores; drawing and building on one thread left the writer waiting,
+    # and two building threads left the three fighting over the cores.
     with (
         _CsvFile(orders_path, ORDER_COLUMNS) as orders_file,
         _CsvFile(disputes_path, DISPUTE_COLUMNS) as disputes_file,
+        ThreadPoolExecutor(max_workers=1) as builders,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
-        pending = None
+        written: deque[tuple[int, Future]] = deque()
         for first_order in range(0, orders, CHUNK_ORDERS):
             end_order = min(first_order + CHUNK_ORDERS, orders)
-            lines, disputes = _draw_chunk(rng, run, first_order, end_order, line_total)
-            line_total += lines.num_rows
-            if pending is not None:
-                pending.result()
-                if progress is not None:
-                    progress(first_order, orders)
-            pending = writer.submit(_write_chunk, orders_file, disputes_file, lines, disputes)
-        pending.result()
-    if progress is not None:
-        progress(orders, orders)
+            chunk = _draw_chunk(rng, run, first_order, end_order, line_total)
+            line_total += chunk.lines
+            tables = builders.submit(chunk.tables)
+            written.append(
+                (end_order, writer.submit(_write_chunk, orders_file, disputes_file, tables))
+            )
+            while len(written) > CHUNKS_IN_FLIGHT or (written and written[0][1].done()):
+                _written_through(written, orders, progress)
+        while written:
+            _written_through(written, orders, progress)
     return GeneratedExports(orders_path, disputes_path, truth_path, line_total)
 
 
-def _write_chunk(
-    orders_file: _CsvFile, disputes_file: _CsvFile, lines: pa.Table, disputes: pa.Table
-) -> None:
+def _write_chunk(orders_file: _CsvFile, disputes_file: _CsvFile, tables: Future) -> None:
+    lines, disputes = tables.result()
     orders_file.write(lines)
     disputes_file.write(disputes)
+
+
+def _written_through(
+    written: deque[tuple[int, Future]], orders: int, progress: Callable[[int, int], None] | None
+) -> None:
+    """Wait for the oldest chunk's write, and report the orders written so far."""
+    end_order, write = written.popleft()
+    write.result()
+    if progress is not None:
+        progress(end_order, orders)
 
 
 # --- the next weekly export ---------------------------------------------------------------------
@@ -1068,7 +1096,7 @@ def generate_week(
             last_order = min(first_order + CHUNK_ORDERS, week_orders)
             lines, disputes = _draw_chunk(
                 rng, run, first_order, last_order, previous_lines + new_lines
-            )
+            ).tables()
             order_number = pc.divide(lines["supplier_order_id"], 10_000)
             order_index = pc.divide(pc.subtract(order_number, 305_000_000_000), order_id_gap)
             store_order = pc.binary_join_element_wise(

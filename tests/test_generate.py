@@ -99,6 +99,25 @@ def test_same_arguments_give_identical_bytes_and_another_seed_differs(tmp_path):
     assert first.lines == again.lines
 
 
+def test_chunks_are_written_in_the_order_they_are_drawn(tmp_path):
+    # Four chunks, drawn, built and written on three threads: ids follow time down each file.
+    exports = generate(tmp_path, orders=160_000, weeks=8)
+    connection = load(exports)
+    for table, key in (("orders", "line_id"), ("disputes", "dispute_id")):
+        assert (
+            scalar(
+                connection,
+                f"""
+            select count(*) from (
+                select {key} < lag({key}) over (order by rowid) as goes_back from {table}
+            ) where goes_back
+            """,
+            )
+            == 0
+        ), table
+    assert scalar(connection, "select count(*) from orders") == exports.lines
+
+
 @pytest.mark.parametrize(
     ("export", "columns"),
     [
