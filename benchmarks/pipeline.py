@@ -16,8 +16,10 @@ usual rates):
   N/52 new lines plus the previous week's lines again with newer statuses);
 - pandas: the floor's aggregates computed with pandas from the same CSVs;
 - with `--runs K`, K - 1 more pairs of the two runs, each full run from an empty home and each
-  weekly run on its home: the ratios then come from the runs' medians, for on a shared machine
-  one pair's weekly share moves by several points;
+  weekly run on its home: on a shared machine one pair's weekly share moves by several points,
+  so the ratios are then medians, the full run's over the full runs and the weekly share over
+  the pairs (the floor and pandas run once; the figures of pair 1's home and the serving of
+  pair K's are as with one pair);
 - serving: each dashboard page rendered server-side (Streamlit AppTest over dashboards/app.py,
   cold cache and warm), and `dropscore sql` latency for a scorecard query.
 
@@ -834,8 +836,6 @@ def benchmark(options) -> dict:
     step("weekly_run", dropscore_run("weekly", weekly_export))
     weekly_dbt = dbt_timings(home)
     sizes["build_bytes_after_weekly"] = (home / "build.duckdb").stat().st_size
-    # More pairs, each weekly run on the home its own full run made, as the first: one pair's
-    # weekly share moves by several points with the machine alone (docs/performance.md).
     for pair in range(2, options.runs + 1):
         shutil.rmtree(home)
         step(f"full_run_{pair}", dropscore_run(f"full_{pair}", [orders_csv, disputes_csv]))
@@ -870,16 +870,18 @@ def evaluate(report: dict) -> tuple[dict, list[dict]]:
     steps = report["steps"]
 
     def ratios_of(seconds: str) -> dict:
-        def of(name: str) -> float | None:
-            """The step's figure; with pairs of runs (`--runs`), the runs' median figure."""
-            if name not in steps:
-                return None
-            return statistics.median(steps[run][seconds] for run in runs_of(steps, name))
-
+        full = statistics.median(steps[run][seconds] for run in runs_of(steps, "full_run"))
+        shares = [
+            steps[weekly][seconds] / steps[full_run][seconds]
+            for full_run, weekly in zip(
+                runs_of(steps, "full_run"), runs_of(steps, "weekly_run"), strict=True
+            )
+        ]
+        pandas = steps["pandas"][seconds] if "pandas" in steps else None
         return {
-            "full_over_floor": of("full_run") / of("floor"),
-            "weekly_over_full": of("weekly_run") / of("full_run"),
-            "pandas_over_full": of("pandas") / of("full_run") if of("pandas") else None,
+            "full_over_floor": full / steps["floor"][seconds],
+            "weekly_over_full": statistics.median(shares),  # each pair's share: its own spell
+            "pandas_over_full": pandas / full if pandas else None,
         }
 
     ratios = ratios_of("wall_seconds")
@@ -891,25 +893,24 @@ def evaluate(report: dict) -> tuple[dict, list[dict]]:
     sql_cli = statistics.median(serve["sql_cli_seconds"])
     sql_query = statistics.median(serve["sql_query_seconds"])
     limit = TARGETS
-    pairs = report.get("runs", 1)
-    medians = f" (medians of {pairs} runs each)" if pairs > 1 else ""
+    median = f" ({_median_of_pairs(report['runs'])})" if report["runs"] > 1 else ""
     targets = [
         _target(
-            f"full run ≤ {limit['full_over_floor']:g} × floor{medians}",
+            f"full run ≤ {limit['full_over_floor']:g} × floor{median}",
             ratios["full_over_floor"],
             "≤",
             limit["full_over_floor"],
             "{:.1f} ×",
         ),
         _target(
-            f"weekly run ≤ {limit['weekly_over_full']:.0%} of full run{medians}",
+            f"weekly run ≤ {limit['weekly_over_full']:.0%} of full run{median}",
             ratios["weekly_over_full"],
             "≤",
             limit["weekly_over_full"],
             "{:.0%}",
         ),
         _target(
-            f"full run ≥ {limit['pandas_over_full']:g} × faster than pandas{medians}",
+            f"full run ≥ {limit['pandas_over_full']:g} × faster than pandas{median}",
             ratios["pandas_over_full"],
             "≥",
             limit["pandas_over_full"],
@@ -955,10 +956,15 @@ def evaluate(report: dict) -> tuple[dict, list[dict]]:
     return ratios, targets
 
 
-def runs_of(steps: dict, kind: str = "full_run|weekly_run") -> list[str]:
-    """The steps named `kind` and their repeats, in their order: by default every `dropscore
-    run`, full_run, weekly_run, full_run_2, weekly_run_2, …"""
-    return [name for name in steps if re.fullmatch(rf"({kind})(_\d+)?", name)]
+def runs_of(steps: dict, *kinds: str) -> list[str]:
+    """The `dropscore run` steps of these kinds (default both, full_run and weekly_run) in their
+    order, each pair's as pair 1's with its number: full_run, weekly_run, full_run_2, …"""
+    pattern = "|".join(kinds or ("full_run", "weekly_run"))
+    return [name for name in steps if re.fullmatch(rf"({pattern})(_\d+)?", name)]
+
+
+def _median_of_pairs(pairs: int) -> str:
+    return f"median of {pairs} pairs of runs" if pairs > 1 else ""
 
 
 def _target(name: str, value: float | None, sense: str, limit: float, shown: str) -> dict:
@@ -1001,7 +1007,12 @@ def _meanwhile_table(steps: dict) -> list[str]:
 
 
 def markdown(report: dict) -> str:
-    steps, ratios, phases = report["steps"], report["ratios"], report["phases"]
+    steps, ratios, phases, pairs = (
+        report["steps"],
+        report["ratios"],
+        report["phases"],
+        report["runs"],
+    )
     floor = steps["floor"]["wall_seconds"]
     generated = steps["generate"]["result"]
     week = steps["generate_week"]["result"]
@@ -1041,14 +1052,23 @@ def markdown(report: dict) -> str:
 
     row("generate", "generate", f"{generated['lines_per_second'] / 1e6:.2f} M lines/s")
     row("floor", "floor (one DuckDB statement)", "the reference")
+
+    def share(weekly: str) -> str:
+        full = weekly.replace("weekly", "full")
+        return (
+            f"; {steps[weekly]['wall_seconds'] / steps[full]['wall_seconds']:.1%} of its full run"
+        )
+
     row("full_run", "full run (`dropscore run`, empty home)", "phases below")
     row("generate_week", "generate the weekly export", "not a target")
-    row("weekly_run", "weekly run (`dropscore run`, +1 week)", "phases below")
+    row("weekly_run", "weekly run (`dropscore run`, +1 week)", "phases below" + share("weekly_run"))
     for name in runs_of(steps)[2:]:
         kind, pair = name.rsplit("_", 1)
-        row(name, f"{kind.replace('_', ' ')}, pair {pair}", "phases below")
+        notes = "phases below" + (share(name) if kind == "weekly_run" else "")
+        row(name, f"{kind.replace('_', ' ')}, pair {pair}", notes)
     row("pandas", "pandas baseline", "read_csv (C parser) + merge + groupby")
-    row("serve", "serving (all pages + `dropscore sql`)", "one process; pages below")
+    on_home = f", on pair {pairs}'s home" if pairs > 1 else ""
+    row("serve", "serving (all pages + `dropscore sql`)", f"one process{on_home}; pages below")
     if "explain" in steps:
         row("explain", "EXPLAIN ANALYZE (profiling only)", "not a target")
 
@@ -1061,12 +1081,11 @@ def markdown(report: dict) -> str:
             + "**"
         )
 
-    pairs = report.get("runs", 1)
-    medians = f", medians of {pairs} pairs of runs" if pairs > 1 else ""
     columns = [*runs_of(phases, "full_run"), *runs_of(phases, "weekly_run")]
     out += [
         "",
-        f"Ratios (wall{medians}): {shown(ratios)}. On CPU seconds: "
+        f"Ratios (wall{', ' + _median_of_pairs(pairs) if pairs > 1 else ''}): {shown(ratios)}. "
+        "On CPU seconds: "
         f"{shown(report['cpu_ratios'])}. Load is the 1-minute load average as the step started "
         "(other work on the machine).",
         "",
@@ -1125,7 +1144,11 @@ def markdown(report: dict) -> str:
         out += [f"| {node['node']} | {node['seconds']:.2f} |" for node in dbt["slowest"]]
 
     agreement = report["agreement"]
-    out += ["", f"Agreement with the floor over {agreement['suppliers']:,} suppliers: "]
+    out += [
+        "",
+        f"Agreement with the floor{' (pair 1)' if pairs > 1 else ''} over "
+        f"{agreement['suppliers']:,} suppliers: ",
+    ]
     out[-1] += "; ".join(
         f"{name} differs on {found['suppliers_differing']} suppliers"
         for name, found in agreement["versus_floor"].items()
@@ -1133,7 +1156,8 @@ def markdown(report: dict) -> str:
     sizes = report["sizes"]
     out += [
         "",
-        f"Files: build.duckdb {sizes['build_bytes_after_full'] / 1e6:,.0f} MB after the full run, "
+        f"Files{' (pair 1)' if pairs > 1 else ''}: build.duckdb "
+        f"{sizes['build_bytes_after_full'] / 1e6:,.0f} MB after the full run, "
         f"{sizes['build_bytes_after_weekly'] / 1e6:,.0f} MB after the weekly run; "
         f"warehouse.duckdb {sizes['warehouse_bytes_after_full'] / 1e6:,.0f} MB.",
         "",
@@ -1152,14 +1176,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, help="DROPSCORE_THREADS for every step")
     parser.add_argument("--repeats", type=int, default=5, help="`dropscore sql` repetitions")
     parser.add_argument("--skip-pandas", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="pyinstrument both runs")
+    parser.add_argument("--profile", action="store_true", help="pyinstrument every run")
     parser.add_argument("--explain", type=int, default=0, metavar="K", help="EXPLAIN K models")
     parser.add_argument(
         "--runs",
         type=int,
         default=1,
         metavar="K",
-        help="K pairs of full and weekly runs; the ratios from their medians",
+        help="K pairs of full and weekly runs; the ratios are then medians",
     )
     # The child steps (internal).
     parser.add_argument("--step", help=argparse.SUPPRESS)

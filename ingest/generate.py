@@ -65,7 +65,9 @@ QUANTITY_SHARES = (0.8, 0.13, 0.05, 0.02)
 # Order volume doubles over the period, as for a growing store.
 VOLUME_GROWTH = 2.0
 CHUNK_ORDERS = 50_000
-CHUNKS_IN_FLIGHT = 3  # drawn, not yet written: bounds memory to a few chunks' tables
+# Chunks drawn and waiting to be built or written while the next is drawn: bounds memory. Three
+# kept both threads busy at 10M (1.22-1.26 M lines/s); two sometimes left them waiting.
+CHUNKS_WAITING = 3
 
 DAY = 86_400
 STATUSES = ("placed", "shipped", "delivered", "cancelled")
@@ -593,9 +595,10 @@ class _Run:
 
 class _Chunk(NamedTuple):
     """A chunk's random draws, made in order from the one generator, and what builds its two
-    tables (order lines, disputes) from them, which can run on another thread."""
+    tables (order lines, disputes) from them on another thread. The builders must never draw:
+    their draws would interleave with the next chunk's, and the files would differ run to run."""
 
-    lines: int
+    line_total: int
     tables: Callable[[], tuple[pa.Table, pa.Table]]
 
 
@@ -958,36 +961,49 @@ def generate(
     with (
         _CsvFile(orders_path, ORDER_COLUMNS) as orders_file,
         _CsvFile(disputes_path, DISPUTE_COLUMNS) as disputes_file,
-        ThreadPoolExecutor(max_workers=1) as builders,
+        ThreadPoolExecutor(max_workers=1) as builder,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
-        written: deque[tuple[int, Future]] = deque()
+        pending_writes: deque[tuple[int, Future[None]]] = deque()
         for first_order in range(0, orders, CHUNK_ORDERS):
             end_order = min(first_order + CHUNK_ORDERS, orders)
             chunk = _draw_chunk(rng, run, first_order, end_order, line_total)
-            line_total += chunk.lines
-            tables = builders.submit(chunk.tables)
-            written.append(
-                (end_order, writer.submit(_write_chunk, orders_file, disputes_file, tables))
-            )
-            while len(written) > CHUNKS_IN_FLIGHT or (written and written[0][1].done()):
-                _written_through(written, orders, progress)
-        while written:
-            _written_through(written, orders, progress)
+            line_total += chunk.line_total
+            tables = builder.submit(chunk.tables)
+            write_before = pending_writes[-1][1] if pending_writes else None
+            write = writer.submit(_write_chunk, orders_file, disputes_file, tables, write_before)
+            pending_writes.append((end_order, write))
+            while pending_writes and (
+                len(pending_writes) > CHUNKS_WAITING or pending_writes[0][1].done()
+            ):
+                _finish_oldest_write(pending_writes, orders, progress)
+        while pending_writes:
+            _finish_oldest_write(pending_writes, orders, progress)
     return GeneratedExports(orders_path, disputes_path, truth_path, line_total)
 
 
-def _write_chunk(orders_file: _CsvFile, disputes_file: _CsvFile, tables: Future) -> None:
+def _write_chunk(
+    orders_file: _CsvFile,
+    disputes_file: _CsvFile,
+    tables: Future[tuple[pa.Table, pa.Table]],
+    write_before: Future[None] | None,
+) -> None:
+    """Write a chunk's tables, only if every chunk before it was written: after a failure the
+    files end at the last whole chunk, with no gap in the middle."""
+    if write_before is not None:
+        write_before.result()  # raises what the write (or build) before it raised
     lines, disputes = tables.result()
     orders_file.write(lines)
     disputes_file.write(disputes)
 
 
-def _written_through(
-    written: deque[tuple[int, Future]], orders: int, progress: Callable[[int, int], None] | None
+def _finish_oldest_write(
+    pending_writes: deque[tuple[int, Future[None]]],
+    orders: int,
+    progress: Callable[[int, int], None] | None,
 ) -> None:
     """Wait for the oldest chunk's write, and report the orders written so far."""
-    end_order, write = written.popleft()
+    end_order, write = pending_writes.popleft()
     write.result()
     if progress is not None:
         progress(end_order, orders)
@@ -1259,7 +1275,9 @@ def _disputes_a_week_on(
     """Disputes open at the previous export, a week on: some closed, with the money they moved."""
     count = disputes.num_rows
     kind_of_reason = {text: kind for kind, reasons in enumerate(REASONS) for text in reasons}
-    kind = np.array([kind_of_reason.get(text, DEFECT) for text in disputes["reason"].to_pylist()])
+    kind = np.array(  # int64 also when empty, to index with
+        [kind_of_reason.get(text, DEFECT) for text in disputes["reason"].to_pylist()], np.int64
+    )
     value_cents = _covered_value_cents(disputes, lines)
     opened_at = _seconds(disputes["opened_at"])
     closed_at = np.maximum(

@@ -1,9 +1,11 @@
+from concurrent.futures import Future
 from datetime import date
 
 import duckdb
 import pytest
 
-from ingest.generate import generate
+import ingest.generate as generate_module
+from ingest.generate import generate, generate_week
 
 END_DATE = date(2026, 11, 22)
 ORDER_COLUMNS = [
@@ -97,6 +99,64 @@ def test_same_arguments_give_identical_bytes_and_another_seed_differs(tmp_path):
         assert getattr(first, name).read_bytes() == getattr(again, name).read_bytes()
         assert getattr(first, name).read_bytes() != getattr(other, name).read_bytes()
     assert first.lines == again.lines
+
+
+class InOrder:
+    """An executor that runs each task as it is submitted: every stage of a chunk, in turn."""
+
+    def __init__(self, max_workers: int) -> None:
+        pass
+
+    def __enter__(self) -> "InOrder":
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        return None
+
+    def submit(self, task, *arguments) -> Future:
+        future = Future()
+        try:
+            future.set_result(task(*arguments))
+        except BaseException as error:  # handed over as a thread would
+            future.set_exception(error)
+        return future
+
+
+def test_the_threads_change_no_byte_of_the_files(tmp_path, monkeypatch):
+    # Six chunks: drawing one overlaps building and writing those before it. A draw made while
+    # building would come out of the generator in another order than when run one after the other.
+    monkeypatch.setattr(generate_module, "CHUNK_ORDERS", 500)
+    threaded = generate(tmp_path / "threaded", orders=3000, weeks=20)
+    monkeypatch.setattr(generate_module, "ThreadPoolExecutor", InOrder)
+    in_order = generate(tmp_path / "in_order", orders=3000, weeks=20)
+    for name in ("orders", "disputes"):
+        assert getattr(threaded, name).read_bytes() == getattr(in_order, name).read_bytes()
+
+
+def test_a_chunk_that_fails_stops_the_files_at_the_last_whole_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(generate_module, "CHUNK_ORDERS", 500)
+    draw = generate_module._draw_chunk
+    line_totals = []
+
+    def failing_third(rng, run, first_order, end_order, first_line):
+        chunk = draw(rng, run, first_order, end_order, first_line)
+        line_totals.append(chunk.line_total)
+        if len(line_totals) == 3:
+            return chunk._replace(tables=lambda: 1 / 0)
+        return chunk
+
+    monkeypatch.setattr(generate_module, "_draw_chunk", failing_third)
+    with pytest.raises(ZeroDivisionError):
+        generate(tmp_path, orders=3000, weeks=20)
+    assert len(line_totals) > 3  # later chunks were drawn, and not written
+    written = (tmp_path / "orders.csv").read_text().splitlines()
+    assert len(written) == 1 + line_totals[0] + line_totals[1]
+
+
+def test_a_week_on_from_an_export_with_no_dispute_open(tmp_path):
+    previous = generate(tmp_path / "previous", orders=2, weeks=8, seed=3)
+    week = generate_week(tmp_path / "week", previous, orders=2, weeks=8, seed=3)
+    assert week.updated_disputes == 0 and week.new_lines > 0
 
 
 def test_chunks_are_written_in_the_order_they_are_drawn(tmp_path):
