@@ -18,8 +18,8 @@ usual rates):
 - with `--runs K`, K - 1 more pairs of the two runs, each full run from an empty home and each
   weekly run on its home: on a shared machine one pair's weekly share moves by several points,
   so the ratios are then medians, the full run's over the full runs and the weekly share over
-  the pairs (the floor and pandas run once; the figures of pair 1's home and the serving of
-  pair K's are as with one pair);
+  the pairs (the floor and pandas run once; the file sizes, the agreement check and dbt's
+  node times are pair 1's, and serving runs on pair K's home);
 - serving: each dashboard page rendered server-side (Streamlit AppTest over dashboards/app.py,
   cold cache and warm), and `dropscore sql` latency for a scorecard query.
 
@@ -964,7 +964,7 @@ def runs_of(steps: dict, *kinds: str) -> list[str]:
 
 
 def _median_of_pairs(pairs: int) -> str:
-    return f"median of {pairs} pairs of runs" if pairs > 1 else ""
+    return f"median of {pairs} pairs of runs"
 
 
 def _target(name: str, value: float | None, sense: str, limit: float, shown: str) -> dict:
