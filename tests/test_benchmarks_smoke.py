@@ -103,6 +103,9 @@ def test_every_step_is_measured_with_its_time_and_peak_memory(benchmarked):
     assert report["ratios"]["full_over_floor"] == pytest.approx(
         (runs["full_run"] + runs["full_run_2"]) / 2 / report["steps"]["floor"]["wall_seconds"]
     )
+    assert all(target["value"] is not None for target in report["targets"])
+    assert report["machine"]["cores"] >= 1 and report["machine"]["memory_bytes"] > 0
+    assert {"python", "duckdb", "dbt-core", "dropscore"} <= set(report["versions"])
 
 
 def test_one_pair_or_three_the_ratios_are_the_median_pairs(benchmarked):

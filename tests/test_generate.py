@@ -164,17 +164,12 @@ def test_chunks_are_written_in_the_order_they_are_drawn(tmp_path):
     exports = generate(tmp_path, orders=160_000, weeks=8)
     connection = load(exports)
     for table, key in (("orders", "line_id"), ("disputes", "dispute_id")):
-        assert (
-            scalar(
-                connection,
-                f"""
-            select count(*) from (
-                select {key} < lag({key}) over (order by rowid) as goes_back from {table}
-            ) where goes_back
-            """,
-            )
-            == 0
-        ), table
+        going_back = f"""
+            select count(*)
+            from (select {key} < lag({key}) over (order by rowid) as back from {table})
+            where back
+        """
+        assert scalar(connection, going_back) == 0, table
     assert scalar(connection, "select count(*) from orders") == exports.lines
 
 
