@@ -58,7 +58,7 @@ def var_option(command):
         "dbt_vars",
         multiple=True,
         metavar="NAME=VALUE",
-        help="Override a dbt var for this build (thresholds, windows); repeatable.",
+        help="Override a dbt var for this build (thresholds, windows; null for none); repeatable.",
     )(command)
 
 
@@ -68,14 +68,21 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
         name, separator, value = pair.partition("=")
         if not separator or not name:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--var")
-        try:
-            parsed[name] = int(value)
-        except ValueError:
-            try:
-                parsed[name] = float(value)
-            except ValueError:
-                parsed[name] = value
+        parsed[name] = _var_value(value)
     return parsed
+
+
+# As dbt reads the same words in YAML: `--var analysis_weeks=null` asks for no window.
+_WORD_VALUES = {"null": None, "none": None, "~": None, "true": True, "false": False}
+
+
+def _var_value(text: str) -> object:
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    return _WORD_VALUES.get(text.strip().lower(), text)
 
 
 def echo_progress(message: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dropscore import __version__
-from dropscore.cli import cli
+from dropscore.cli import cli, parse_vars
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
@@ -71,3 +71,36 @@ def test_a_malformed_var_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["build", "--var", "oops", "--home", str(tmp_path)])
     assert result.exit_code == 2
     assert "expected NAME=VALUE, got 'oops'" in result.output
+
+
+def test_a_var_reads_null_true_and_false_as_dbt_would_in_yaml():
+    assert parse_vars(("analysis_weeks=null", "a=NULL", "b=true", "c=False", "d=7", "e=0.5")) == {
+        "analysis_weeks": None,
+        "a": None,
+        "b": True,
+        "c": False,
+        "d": 7,
+        "e": 0.5,
+    }
+    assert parse_vars(("as_of_date=2026-03-05", "reporting_currency=EUR")) == {
+        "as_of_date": "2026-03-05",
+        "reporting_currency": "EUR",
+    }
+
+
+def test_analysis_weeks_null_counts_every_line_as_the_docs_say(tmp_path, sample_exports):
+    home = tmp_path / "home"
+    files = [str(sample_exports.orders), str(sample_exports.disputes)]
+    arguments = ["run", *files, "--home", str(home), "--var", "analysis_weeks=null"]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        ((lines, in_window),) = con.execute(
+            "select count(*), count(*) filter (where is_in_analysis_window) "
+            "from marts.fct_order_lines"
+        ).fetchall()
+        window_starts = con.execute(
+            "select analysis_window_after_at from intermediate.int_as_of_date"
+        ).fetchall()
+    assert lines == in_window > 0
+    assert window_starts == [(None,)]

@@ -357,25 +357,41 @@ flagged as (
 
 ),
 
-costed as (
+refund_estimates as (
 
     select
         *,
         -- Without the store's own refunds, a line that failed is taken to be refunded to the
         -- customer at what it cost, unless the supplier or the dropshipper sent it again.
+        case
+            when has_defect_dispute or has_delivery_failure_dispute
+                then case
+                    when dispute_resolution = 'resend' or resend_cost > 0 then 0
+                    else line_amount
+                end
+            when has_dispute is not null then 0
+        end as failure_refund_estimate,
+    from flagged
+
+),
+
+costed as (
+
+    select
+        * exclude (failure_refund_estimate),
+        -- ... and at no less than the supplier refunded on it, which went back to the customer
+        -- (a buyer's change of mind, a dispute AliExpress shows only as the order's end): money
+        -- back from the supplier is never taken for a gain without the store's refunds to show
+        -- it. Not known when the estimate is not (a line in a currency without a rate).
         coalesce(
             linked_customer_refund_amount,
             case
-                when has_defect_dispute or has_delivery_failure_dispute
-                    then case
-                        when dispute_resolution = 'resend' or resend_cost > 0 then 0
-                        else line_amount
-                    end
-                when has_dispute is not null then 0
+                when failure_refund_estimate is not null
+                    then greatest(failure_refund_estimate, recovered_amount)
             end
         )::decimal(18, 2) as customer_refund_amount,
         linked_customer_refund_amount is null as is_customer_refund_estimated,
-    from flagged
+    from refund_estimates
 
 ),
 
