@@ -610,7 +610,8 @@ def _alerts(reader: _Reader, week: Week) -> Section:
             Column("ordered_iso_week", "Order week"),
             Column("supplier_name", "Supplier"),
             Column("problem", "Spike in"),
-            Column("week_lines", "Lines", "count"),
+            # the rate's denominator: a line not shipped can be neither defective nor lost
+            Column("week_shipped_lines", "Shipped lines", "count"),
             Column("problem_lines", "Problem lines", "count"),
             Column("rate", "Rate", "rate"),
             Column("upper_limit", "Upper limit", "rate"),
@@ -622,7 +623,7 @@ def _alerts(reader: _Reader, week: Week) -> Section:
         "marts.fct_supplier_weeks",
         "supplier_id",
         "ordered_week",
-        "week_lines",
+        "week_shipped_lines",
         "week_defect_lines",
         "week_defect_ratio",
         "defect_ratio_upper_limit",
@@ -642,14 +643,14 @@ def _alerts(reader: _Reader, week: Week) -> Section:
 
         spikes as (
             select
-                ordered_week, supplier_id, 'defects' as problem, week_lines,
+                ordered_week, supplier_id, 'defects' as problem, week_shipped_lines,
                 week_defect_lines as problem_lines, week_defect_ratio as rate,
                 defect_ratio_upper_limit as upper_limit,
             from week
             where is_defect_alert
             union all
             select
-                ordered_week, supplier_id, 'not received' as problem, week_lines,
+                ordered_week, supplier_id, 'not received' as problem, week_shipped_lines,
                 week_not_received_lines as problem_lines, week_not_received_rate as rate,
                 not_received_rate_upper_limit as upper_limit,
             from week
@@ -658,7 +659,7 @@ def _alerts(reader: _Reader, week: Week) -> Section:
 
         select
             strftime(spikes.ordered_week, '%G-W%V') as ordered_iso_week,
-            scorecard.supplier_name, spikes.problem, spikes.week_lines, spikes.problem_lines,
+            scorecard.supplier_name, spikes.problem, spikes.week_shipped_lines, spikes.problem_lines,
             spikes.rate, spikes.upper_limit, scorecard.verdict,
         from spikes
         left join marts.fct_supplier_scorecard as scorecard using (supplier_id)
@@ -789,7 +790,9 @@ def _switches(reader: _Reader, week: Week) -> Section:
         "Recommended switches",
         note=(
             "Products ordered this week from a supplier that is significantly worse than the "
-            "product's recommended supplier, with the expected saving per 100 orders."
+            "product's recommended supplier, where switching saves money: the expected saving "
+            "per 100 orders. A better supplier that costs more than the losses it saves is on "
+            "the dashboard's Products page, not here."
         ),
         columns=[
             Column("product_title", "Product"),
@@ -798,7 +801,7 @@ def _switches(reader: _Reader, week: Week) -> Section:
             Column("lines", "Lines this week", "count"),
             Column("saving_per_100_orders", "Saving per 100 orders", "money"),
         ],
-        empty="No product ordered this week has a supplier worth switching to.",
+        empty="No product ordered this week has a better supplier that would save money.",
     )
     section.unavailable = reader.catalog.require(
         "marts.fct_product_suppliers",

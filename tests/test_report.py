@@ -515,6 +515,8 @@ def test_alerts_are_the_supplier_weeks_over_their_control_limit_in_recent_order_
     assert sorted(
         (row["ordered_iso_week"], row["problem"], row["rate"]) for row in section.rows
     ) == (sorted((iso_week, problem, rate) for iso_week, _, problem, rate in expected))
+    for row in section.rows:  # the lines shown are the rate's denominator
+        assert row["problem_lines"] / row["week_shipped_lines"] == pytest.approx(row["rate"])
     ((alerting_supplier_weeks,),) = published(
         settings,
         "select count(*) from marts.fct_supplier_weeks"
