@@ -659,8 +659,8 @@ def _alerts(reader: _Reader, week: Week) -> Section:
 
         select
             strftime(spikes.ordered_week, '%G-W%V') as ordered_iso_week,
-            scorecard.supplier_name, spikes.problem, spikes.week_shipped_lines, spikes.problem_lines,
-            spikes.rate, spikes.upper_limit, scorecard.verdict,
+            scorecard.supplier_name, spikes.problem, spikes.week_shipped_lines,
+            spikes.problem_lines, spikes.rate, spikes.upper_limit, scorecard.verdict,
         from spikes
         left join marts.fct_supplier_scorecard as scorecard using (supplier_id)
         order by
