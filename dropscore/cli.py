@@ -15,6 +15,7 @@ import click
 
 from dropscore import __version__
 from dropscore.config import PROJECT_DIR, Settings
+from dropscore.controls import escape_controls
 from dropscore.warehouse import WarehouseError
 from ingest.errors import InputError
 from ingest.formats import FORMATS, TEMPLATES
@@ -452,7 +453,7 @@ def sql(
             columns, rows = result.columns, result.rows
     except SqlError as error:
         # DuckDB's message may quote a value from the data
-        raise click.ClickException(sql_output.terminal_safe(str(error))) from None
+        raise click.ClickException(escape_controls(str(error))) from None
     text = sql_output.render(columns, rows, output_format, terminal=sys.stdout.isatty())
     # color=True: click would otherwise take escape sequences out of data written to a file
     click.echo(text, nl=False, color=True)

@@ -33,6 +33,7 @@ import duckdb
 import jinja2
 
 from dropscore import __version__
+from dropscore.controls import escape_controls
 from dropscore.history import HISTORY_TABLE
 from dropscore.sql import read_only
 
@@ -1075,7 +1076,10 @@ def charts(report: Report) -> list[Chart]:
     costliest = next(section for section in report.sections if section.key == "costliest_suppliers")
     if costliest.rows:
         bars = [
-            {"supplier": row["supplier_name"] or "", "loss": float(row["loss_amount"])}
+            {
+                "supplier": escape_controls(row["supplier_name"] or ""),
+                "loss": float(row["loss_amount"]),
+            }
             for row in costliest.rows
         ]
         chart = (
@@ -1193,8 +1197,8 @@ def format_value(value: object, kind: str = "text") -> str:
         return Plain(f"in {math.floor(value)} day{'s' if value >= 2 else ''}")
     if kind == "verdict":
         label = VERDICT_LABELS.get(value)
-        return Plain(label) if label else str(value)
-    return str(value)
+        return Plain(label) if label else escape_controls(str(value))
+    return escape_controls(str(value))
 
 
 def format_change(figure: Figure) -> str:

@@ -6,23 +6,18 @@ import base64
 import datetime
 import decimal
 import json
-import re
 import unicodedata
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dropscore.controls import escape_controls
 from dropscore.safe_csv import csv_text
 
 if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame is asked for
     import pandas
 
 FORMATS = ("table", "csv", "json")
-
-# Data is written to a terminal: a supplier name holding an escape sequence must not be able to
-# move the cursor, retitle the window or hide text, nor one holding a bidirectional override
-# show its text reversed. C0 and C1 controls and those overrides are shown as escapes.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def render(
@@ -31,7 +26,7 @@ def render(
     """`terminal`: the text goes to a terminal, so CSV values are made safe to show there (a
     table always is, JSON escapes them itself); written to a file they are left as they are."""
     if output_format == "csv":
-        shown = terminal_safe if terminal else str
+        shown = escape_controls if terminal else str
         return csv_text(
             [shown(str(column)) for column in columns],
             ([_csv_value(value, shown) for value in row] for row in rows),
@@ -44,7 +39,7 @@ def render(
 
 def table(columns: Sequence[str], rows: Sequence[Sequence]) -> str:
     """Columns padded to their widest cell, numbers right-aligned, NULL spelled out."""
-    header = [terminal_safe(str(column)) for column in columns]
+    header = [escape_controls(str(column)) for column in columns]
     cells = [[_table_value(value) for value in row] for row in rows]
     widths = [
         max([_width(header[index])] + [_width(row[index]) for row in cells])
@@ -76,7 +71,7 @@ def schema_listing(described: pandas.DataFrame) -> str:
         relation = columns[columns["column_name"] == ""]
         description = _one_line(relation["description"].iloc[0]) if len(relation) else ""
         title = f"{schema_name}.{table_name}"
-        lines.append(terminal_safe(f"{title}  {description}".rstrip()))
+        lines.append(escape_controls(f"{title}  {description}".rstrip()))
         own = columns[columns["column_name"] != ""]
         name_width = max((_width(name) for name in own["column_name"]), default=0)
         type_width = max((_width(kind) for kind in own["data_type"]), default=0)
@@ -84,7 +79,7 @@ def schema_listing(described: pandas.DataFrame) -> str:
             index=False
         ):
             row = f"    {_pad(name, name_width)}  {_pad(kind, type_width)}  {_one_line(text)}"
-            lines.append(terminal_safe(row.rstrip()))
+            lines.append(escape_controls(row.rstrip()))
         lines.append("")
     return "\n".join(lines)
 
@@ -103,7 +98,7 @@ def _table_value(value: object) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return terminal_safe(str(value))
+    return escape_controls(str(value))
 
 
 def _csv_value(value: object, shown) -> object:
@@ -128,11 +123,6 @@ def _json_value(value: object) -> object:
     if isinstance(value, uuid.UUID):
         return str(value)
     return str(value)
-
-
-def terminal_safe(text: str) -> str:
-    """Control characters and bidirectional overrides as escapes (`\\x1b`, `\\u202e`)."""
-    return _CONTROL_CHARACTERS.sub(lambda match: repr(match[0])[1:-1], text)
 
 
 def _width(text: str) -> int:

@@ -32,7 +32,11 @@ from dropscore.report import (
 from dropscore.warehouse import WarehouseError, connect_build, publish
 from ingest.generate import generate, generate_week
 
-HOSTILE_NAME = "<script>alert(1)</script>"
+# A supplier name that is markup, then what a terminal would run (a bell, clearing the screen),
+# an override reversing what follows, and a non-character the charts' renderer aborts on.
+HOSTILE_NAME = "<script>alert(1)</script>\x07\x1b[2J\u202e\uffff"
+SHOWN_CONTROLS = "\\x07\\x1b[2J\\u202e\\uffff"  # ... as the report shows them
+RAW_CONTROLS = re.compile("[\x07\x1b\u202e\uffff]")
 HOSTILE_TITLE = "*Bold* [link](javascript:alert(2)) | pipe & <b>"
 GAP_WEEK = Week.parse("2026-W30")  # the hostile exports hold no order placed in this week
 SPIKE_BEFORE = Week.parse("2026-W43")  # ... and a burst of damaged goods in a week before this
@@ -465,6 +469,7 @@ def test_html_is_self_contained_with_no_script_and_no_web_address(hostile):
     assert not re.search(r"""(?:src|href)=["'](?!data:image/png;base64,)""", html)
     assert len(re.findall(r'<img src="data:image/png;base64,', html)) >= 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not RAW_CONTROLS.search(html)
 
 
 def test_markdown_escapes_what_the_data_says(hostile):
@@ -473,6 +478,7 @@ def test_markdown_escapes_what_the_data_says(hostile):
 
     assert "\\<script\\>alert(1)\\</script\\>" in markdown
     assert not re.search(r"(?<!\\)<", markdown)
+    assert not RAW_CONTROLS.search(markdown)
     assert "http" not in markdown.lower()
 
 
@@ -530,7 +536,7 @@ def test_alerts_are_the_supplier_weeks_over_their_control_limit_in_recent_order_
 
     spike = next(row for row in section.rows if row["ordered_iso_week"] == hostile.spike_week.label)
     assert spike["supplier_name"] == HOSTILE_NAME
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;</td>" in render_html(report)
+    assert f"&lt;script&gt;alert(1)&lt;/script&gt;{SHOWN_CONTROLS}</td>" in render_html(report)
 
 
 def test_a_week_without_orders_says_so(hostile):
