@@ -62,9 +62,37 @@ class QueryResult:
     elapsed_seconds: float
 
     def to_dataframe(self) -> pandas.DataFrame:
+        """The result as a frame a table can show: columns named apart (a join's `select *`
+        repeats names, which Arrow refuses), and integers wider than 64 bits (HUGEINT) as text,
+        which Arrow cannot hold as numbers."""
         import pandas
 
-        return pandas.DataFrame.from_records(self.rows, columns=self.columns)
+        columns = {}
+        for index, name in enumerate(unique_names(self.columns)):
+            values = [row[index] for row in self.rows]
+            if any(_wider_than_64_bits(value) for value in values):
+                values = [None if value is None else str(value) for value in values]
+            columns[name] = values
+        return pandas.DataFrame(columns, columns=list(columns))
+
+
+def _wider_than_64_bits(value: object) -> bool:
+    return isinstance(value, int) and not -(2**63) <= value < 2**63
+
+
+def unique_names(columns: list[str]) -> list[str]:
+    """The result's column names told apart: a repeated one suffixed `_1`, `_2`… (a join's
+    `select *` repeats the keys), passing over the names the result has already."""
+    taken, names = set(columns), []
+    for name in columns:
+        if name in names:
+            suffix = 1
+            while f"{name}_{suffix}" in taken:
+                suffix += 1
+            name = f"{name}_{suffix}"
+            taken.add(name)
+        names.append(name)
+    return names
 
 
 # Settings for a laptop: the warehouse is small, so a query that needs more than this is a mistake.

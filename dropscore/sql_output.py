@@ -6,6 +6,7 @@ import base64
 import datetime
 import decimal
 import json
+import math
 import unicodedata
 import uuid
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from dropscore.controls import escape_controls
 from dropscore.safe_csv import csv_text
+from dropscore.sql import unique_names
 
 if TYPE_CHECKING:  # pandas takes a quarter second to import: only when a frame is asked for
     import pandas
@@ -32,8 +34,9 @@ def render(
             ([_csv_value(value, shown) for value in row] for row in rows),
         )
     if output_format == "json":
-        records = [dict(zip(columns, row, strict=True)) for row in rows]
-        return json.dumps(records, indent=2, default=_json_value) + "\n"
+        names = unique_names(list(columns))  # an object holds a key once
+        records = [dict(zip(names, map(_finite, row), strict=True)) for row in rows]
+        return json.dumps(records, indent=2, default=_json_value, allow_nan=False) + "\n"
     return table(columns, rows)
 
 
@@ -108,6 +111,18 @@ def _csv_value(value: object, shown) -> object:
         return value.isoformat()
     if isinstance(value, str):
         return shown(value)
+    return value
+
+
+def _finite(value: object) -> object:
+    """JSON has no NaN or infinity: they are written as the strings "NaN", "Infinity" and
+    "-Infinity", in lists and structs too."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
     return value
 
 

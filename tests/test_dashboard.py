@@ -656,6 +656,22 @@ def test_sql_reports_a_broken_query(built_settings, monkeypatch):
     assert app.error[0].value.startswith(ui.escape_markdown("query failed: "))
 
 
+def test_sql_shows_a_join_s_repeated_columns_and_integers_wider_than_64_bits(
+    built_settings, monkeypatch
+):
+    app = open_page(built_settings.home, "sql", monkeypatch)
+    run_sql(
+        app,
+        "select s.supplier_id, c.supplier_id, 170141183460469231731687303715884105727::hugeint"
+        " as widest from marts.dim_suppliers as s join marts.fct_supplier_scorecard as c"
+        " using (supplier_id) order by 1 limit 3",
+    )
+    result = frame_with(app, "supplier_id", "supplier_id_1", "widest")
+    assert len(result) == 3 and list(result["supplier_id"]) == list(result["supplier_id_1"])
+    assert set(result["widest"]) == {"170141183460469231731687303715884105727"}
+    assert not app.error
+
+
 def test_sql_schema_browser_shows_columns_and_descriptions(built_settings, monkeypatch):
     app = open_page(built_settings.home, "sql", monkeypatch)
     assert app.selectbox(key="sql_table").options[0].startswith("marts.")

@@ -77,6 +77,23 @@ def test_json_output(built_settings):
     assert result.stdout.startswith('[\n  {\n    "n": 1,\n')
 
 
+def test_json_output_keeps_repeated_columns_and_writes_no_bare_nan(built_settings):
+    query = (
+        "select 1 as a, 2 as a, 'nan'::double as x,"
+        " ['inf'::double, '-inf'::double, 0.5] as l, {'k': 'nan'::double} as s"
+    )
+    result = sql(built_settings, "--format", "json", query)
+
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    assert json.loads(result.stdout, parse_constant=refuse) == [
+        {"a": 1, "a_1": 2, "x": "NaN", "l": ["Infinity", "-Infinity", 0.5], "s": {"k": "NaN"}}
+    ]
+
+
 def test_a_query_on_the_marts_matches_duckdb(built_settings):
     query = (
         "select verdict, count(*) as suppliers from marts.fct_supplier_scorecard"
