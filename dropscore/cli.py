@@ -255,6 +255,9 @@ def serve(settings: Settings, port: int, address: str) -> None:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
+        # A table's own "Download as CSV" writes a name such as =HYPERLINK(…) as it is, which a
+        # spreadsheet runs: the pages offer downloads that defuse it instead (`ui.download`).
+        "--client.disableDataExport", "true",
     ]  # fmt: skip
     click.echo(f"dashboard: http://{address}:{port}  (Ctrl+C to stop)")
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it

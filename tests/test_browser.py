@@ -302,3 +302,7 @@ def test_csv_download_defuses_a_formula_name(page, dashboard_url):
     rows = list(csv.reader(text.splitlines()))
     names = [row[rows[0].index("supplier_name")] for row in rows[1:]]
     assert names == ["'" + FORMULA_NAME]
+    # ... and the table's own toolbar offers no download, which would write it as it is
+    page.get_by_test_id("stDataFrame").hover()
+    expect(page.get_by_test_id("stElementToolbar").first).to_be_visible()
+    expect(page.get_by_role("button", name="Download as CSV")).to_have_count(0)
