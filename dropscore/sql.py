@@ -358,6 +358,8 @@ def _single_read(connection: duckdb.DuckDBPyConnection, sql: str) -> duckdb.Stat
     if _WRITES.search(tree):
         # The warehouse is attached read-only, so DuckDB would refuse it too.
         raise QueryRefused("refused: only read queries are allowed (a CTE that writes)")
+    if read := _settings_read(tree, statement.query):
+        raise QueryRefused(f"refused: queries may not read settings or file paths ({read})")
     if _plans_unbounded(tree, statement.query):
         raise QueryRefused(
             "refused: `not materialized` CTEs, query() and json_execute_serialized_sql() are "
@@ -381,6 +383,25 @@ _UNBOUNDED_TEXT = re.compile(
     r"\bnot\s+materialized\b|\b(query|query_table|json_execute_serialized_sql)\s*\(",
     re.IGNORECASE,
 )
+
+
+# What tells DuckDB's settings (the spill directory, the secrets directory, memory) or the
+# warehouse file's path: called as functions, or named as tables (`from duckdb_settings`).
+_SETTINGS_READERS = (
+    "current_setting|duckdb_settings|duckdb_databases|pragma_database_list|duckdb_temporary_files"
+)
+_SETTINGS_IN_TREE = re.compile(rf'"(?:function_name|table_name)":"({_SETTINGS_READERS})"')
+_SETTINGS_IN_TEXT = re.compile(rf"\b({_SETTINGS_READERS})\b", re.IGNORECASE)
+
+
+def _settings_read(tree: str, query: str) -> str | None:
+    """The function a query would read settings or paths with, if any, from its parse tree (or
+    its text, for a statement DuckDB cannot serialize)."""
+    if tree.startswith('{"error":true'):
+        found = _SETTINGS_IN_TEXT.search(query)
+    else:
+        found = _SETTINGS_IN_TREE.search(tree)
+    return found[1].lower() if found else None
 
 
 def _plans_unbounded(tree: str, query: str) -> bool:

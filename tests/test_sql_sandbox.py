@@ -13,6 +13,7 @@ from dropscore.sql import (
     SqlError,
     WarehouseMissing,
     _sandbox,
+    read_only,
     run_query,
     schema,
 )
@@ -141,12 +142,6 @@ def test_empty_result_keeps_its_columns(warehouse: Path) -> None:
             id="explain-analyze",
         ),
         pytest.param(
-            "select current_setting('memory_limit') as memory_limit",
-            "memory_limit",
-            ("953.6 MiB",),
-            id="current-setting",
-        ),
-        pytest.param(
             "select 1 as answer; -- a trailing semicolon and comment",
             "answer",
             (1,),
@@ -165,14 +160,15 @@ def test_read_statements_are_allowed(
 
 
 def test_sandbox_settings_are_in_force_for_the_query(warehouse: Path) -> None:
-    result = run_query(
-        warehouse,
-        "select current_setting('enable_external_access'), current_setting('lock_configuration'),"
-        " current_setting('autoload_known_extensions'), current_setting('access_mode'),"
-        " current_database()",
-    )
+    # read on the queries' own connection: a query may not read settings itself
+    with read_only(warehouse) as connection:
+        rows = connection.execute(
+            "select current_setting('enable_external_access'),"
+            " current_setting('lock_configuration'), current_setting('autoload_known_extensions'),"
+            " current_setting('access_mode'), current_setting('memory_limit'), current_database()"
+        ).fetchall()
 
-    assert result.rows == [(False, True, False, "automatic", "dropscore")]
+    assert rows == [(False, True, False, "automatic", "953.6 MiB", "dropscore")]
 
 
 def test_schema_lists_tables_views_and_columns_with_their_comments(warehouse: Path) -> None:
@@ -201,6 +197,7 @@ def test_schema_lists_tables_views_and_columns_with_their_comments(warehouse: Pa
 FILES = "refused: queries may not read or write files"
 READ_ONLY = "refused: the warehouse is read-only"
 SETTINGS = "refused: queries may not change settings"
+READ_SETTINGS = "refused: queries may not read settings or file paths"
 EXTENSIONS = "refused: queries may not install or load extensions"
 DATABASES = "refused: queries may not attach or detach databases"
 TABLE_FUNCTION = "is not allowed; read a table function with SELECT * FROM name()"
@@ -235,6 +232,13 @@ ESCAPES = [
     ("set variable answer = 42", f"{SETTINGS} (SET)"),
     ("use main_marts", f"{SETTINGS} (SET)"),
     ("select * from enable_logging()", f"{SETTINGS} (enable_logging)"),
+    ("select current_setting('secret_directory')", f"{READ_SETTINGS} (current_setting)"),
+    ("select CURRENT_SETTING ('temp_directory')", f"{READ_SETTINGS} (current_setting)"),
+    ("select * from duckdb_settings()", f"{READ_SETTINGS} (duckdb_settings)"),
+    ("from duckdb_settings", f"{READ_SETTINGS} (duckdb_settings)"),
+    ("select path from duckdb_databases()", f"{READ_SETTINGS} (duckdb_databases)"),
+    ("from pragma_database_list", f"{READ_SETTINGS} (pragma_database_list)"),
+    ("select * from duckdb_temporary_files()", f"{READ_SETTINGS} (duckdb_temporary_files)"),
     ("pragma enable_profiling", f"refused: PRAGMA {TABLE_FUNCTION}"),
     ("call duckdb_secrets()", f"refused: CALL {TABLE_FUNCTION}"),
     ("checkpoint", f"refused: CALL {TABLE_FUNCTION}"),
