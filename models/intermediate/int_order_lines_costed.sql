@@ -234,7 +234,19 @@ outcomes as (
         end as has_refund,
         order_lines.shipped_at is not null
         or order_lines.delivered_at is not null
-        or order_lines.status in ('shipped', 'delivered') as is_shipped,
+        or order_lines.status in ('shipped', 'delivered')
+        -- A line its buyer disputes as defective or not received counts as shipped whatever the
+        -- export says (the supplier's status may lag, or it took the money and never sent it):
+        -- the defect and not-received rates count every such line (SPEC §5), and a supplier
+        -- is not rated better for never shipping. Not a cancelled one: a seller cancel.
+        or (
+            order_lines.status is distinct from 'cancelled'
+            and coalesce(
+                dispute_outcomes.has_defect_dispute
+                or dispute_outcomes.has_delivery_failure_dispute,
+                false
+            )
+        ) as is_shipped,
         order_lines.status = 'delivered' or order_lines.delivered_at is not null as is_delivered,
         order_lines.status = 'cancelled' as is_cancelled,
     from order_lines
