@@ -30,11 +30,14 @@ final as (
         disputes.lines_covered,
         disputes.covered_line_amount,
         disputes.ordered_at,
-        {% if var('analysis_weeks') %}
-        coalesce(disputes.last_ordered_at > as_of.analysis_window_after_at, false)
-        {% else %}
-        disputes.lines_covered > 0
-        {% endif %} as is_in_analysis_window,
+        -- on a line ordered in the window (none without lines), as for the lines
+        coalesce(
+            disputes.ordered_at <= as_of.as_of_at
+            {% if var('analysis_weeks') %}
+            and disputes.last_ordered_at > as_of.analysis_window_after_at
+            {% endif %},
+            false
+        ) as is_in_analysis_window,
         coalesce(disputes.matures_at <= as_of.as_of_at, false) as is_on_mature_lines,
         disputes.reason,
         disputes.category,

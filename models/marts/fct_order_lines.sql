@@ -39,11 +39,13 @@ aged as (
             as delivery_days,
         {{ days_between('order_lines.ordered_at', 'order_lines.delivered_at') }}
             as order_to_delivery_days,
-        {% if var('analysis_weeks') %}
-        order_lines.ordered_at > as_of.analysis_window_after_at
-        {% else %}
-        true
-        {% endif %} as is_in_analysis_window,
+        -- not after the as-of moment: an as_of_date before the newest data leaves later lines out
+        (
+            order_lines.ordered_at <= as_of.as_of_at
+            {% if var('analysis_weeks') %}
+            and order_lines.ordered_at > as_of.analysis_window_after_at
+            {% endif %}
+        ) as is_in_analysis_window,
     from order_lines
     cross join as_of
 
