@@ -255,21 +255,45 @@ outcomes as (
 
 ),
 
+failed_lines as (
+
+    -- The lines a resend could replace, as reorders below needs them: most lines have no
+    -- dispute, so a join from these few finds the later purchases instead of a window
+    -- sorting every line.
+    select
+        order_lines.order_line_id,
+        order_lines.store_order_key,
+        order_lines.product_id,
+        order_lines.ordered_at,
+    from order_lines
+    semi join dispute_outcomes
+        on order_lines.order_line_id = dispute_outcomes.order_line_id
+        and (dispute_outcomes.has_defect_dispute or dispute_outcomes.has_delivery_failure_dispute)
+    where order_lines.status <> 'cancelled'
+
+),
+
 reorders as (
 
-    -- A later supplier order line for the same store order and product is the dropshipper
-    -- buying the goods again to replace what failed: its cost is the failed line's resend cost.
-    -- The store order by its key (`#1001` and `1001` are one order); a cancelled purchase
-    -- replaced nothing and cost nothing.
+    -- The next purchase of the same goods for the same store order, ordered after the failed
+    -- line, is the dropshipper buying them again to replace what failed: its cost is the failed
+    -- line's resend cost. The store order by its key (`#1001` and `1001` are one order); a
+    -- cancelled purchase replaced nothing and cost nothing; a line of the same product bought
+    -- with the failed one (another variant) is not a resend. Of two lines of that purchase,
+    -- the first by its key, so that every build picks the same one.
     select
-        order_line_id,
-        lead(line_amount) over same_goods as next_line_amount,
-        lead(ordered_at) over same_goods as next_ordered_at,
-    from order_lines
-    where store_order_key is not null and product_id is not null and status <> 'cancelled'
-    window same_goods as (
-        partition by store_order_key, product_id order by ordered_at, order_line_id
-    )
+        failed_lines.order_line_id,
+        arg_min(
+            later.line_amount,
+            struct_pack(ordered_at := later.ordered_at, order_line_id := later.order_line_id)
+        ) as resend_line_amount,
+    from failed_lines
+    inner join order_lines as later
+        on failed_lines.store_order_key = later.store_order_key
+        and failed_lines.product_id = later.product_id
+        and later.ordered_at > failed_lines.ordered_at
+    where later.status <> 'cancelled'
+    group by failed_lines.order_line_id
 
 ),
 
@@ -353,13 +377,7 @@ flagged as (
         outcomes.has_refund,
         case
             when outcomes.has_defect_dispute or outcomes.has_delivery_failure_dispute
-                then coalesce(
-                    case
-                        when reorders.next_ordered_at > outcomes.ordered_at
-                            then reorders.next_line_amount
-                    end,
-                    0
-                )
+                then coalesce(reorders.resend_line_amount, 0)
             when outcomes.has_dispute is not null then 0
         end::decimal(18, 2) as resend_cost,
         customer_refunds.customer_refund_amount as linked_customer_refund_amount,
