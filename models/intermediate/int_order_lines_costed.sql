@@ -130,8 +130,8 @@ lines_to_rebuild_store_orders as (
 
 lines_to_rebuild_with_their_store_orders as (
 
-    -- ... with every line of their store orders, so that the reorder window below sees whole
-    -- partitions
+    -- ... with every line of their store orders, so that reorders below finds every later
+    -- purchase of the same goods
     select order_line_id from lines_to_rebuild
     union
     select order_line_id
@@ -142,7 +142,7 @@ lines_to_rebuild_with_their_store_orders as (
 
 order_lines as materialized (
 
-    -- worked out once: outcomes and the window both read it
+    -- worked out once: outcomes and reorders both read it
     select *
     from all_order_lines
     where order_line_id in (select order_line_id from lines_to_rebuild_with_their_store_orders)
