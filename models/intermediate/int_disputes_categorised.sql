@@ -87,12 +87,14 @@ return_shipments as (
     -- The first free-label return of the same goods costs nothing; every later free-label
     -- return of the same goods, and every return at the dropshipper's own expense, is paid by
     -- them (SPEC §5). "The same goods" is the product (of the line, when the dispute names
-    -- one), else the line, else the whole order.
+    -- one), else the line, else the whole order. A cost recorded without a method was paid:
+    -- the column is what the dropshipper paid to ship the item back.
     select
         *,
         cast(
             case
-                when return_method = 'own_expense' then return_shipping_cost_or_zero
+                when return_method = 'own_expense' or return_method is null
+                    then return_shipping_cost_or_zero
                 when return_method = 'free_label' and row_number() over (
                     partition by
                         supplier_order_id,
