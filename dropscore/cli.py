@@ -74,7 +74,7 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 # As dbt reads the same words in YAML: `--var analysis_weeks=null` asks for no window.
-_WORD_VALUES = {"null": None, "none": None, "~": None, "true": True, "false": False}
+_WORD_VALUES = {"null": None, "~": None, "true": True, "false": False}
 
 
 def _var_value(text: str) -> object:

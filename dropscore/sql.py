@@ -386,11 +386,15 @@ _UNBOUNDED_TEXT = re.compile(
 
 
 # What tells DuckDB's settings (the spill directory, the secrets directory, memory) or the
-# warehouse file's path: called as functions, or named as tables (`from duckdb_settings`).
+# warehouse file's path: called as functions, or named as tables (`from duckdb_settings`,
+# `pg_settings`, a view over it), in any case (a quoted name keeps its own in the tree).
 _SETTINGS_READERS = (
-    "current_setting|duckdb_settings|duckdb_databases|pragma_database_list|duckdb_temporary_files"
+    "current_setting|duckdb_settings|pg_settings|duckdb_databases|pragma_database_list"
+    "|pragma_database_size|duckdb_temporary_files|duckdb_external_file_cache"
 )
-_SETTINGS_IN_TREE = re.compile(rf'"(?:function_name|table_name)":"({_SETTINGS_READERS})"')
+_SETTINGS_IN_TREE = re.compile(
+    rf'"(?:function_name|table_name)":"({_SETTINGS_READERS})"', re.IGNORECASE
+)
 _SETTINGS_IN_TEXT = re.compile(rf"\b({_SETTINGS_READERS})\b", re.IGNORECASE)
 
 
@@ -478,13 +482,20 @@ def _as_sql_error(error: duckdb.Error) -> SqlError:
     if isinstance(error, duckdb.PermissionException):
         path = re.search(r'Cannot access (?:file|directory) "([^"]*)"', message)
         if path:
-            return QueryRefused(f"refused: queries may not read or write files ({path[1]})")
+            # A path the query named is the user's own; one of DuckDB's (its secrets, its
+            # extensions) is one the settings refusal keeps from queries, so not named here.
+            named = "in DuckDB's own directory" if _is_duckdbs_own(path[1]) else path[1]
+            return QueryRefused(f"refused: queries may not read or write files ({named})")
         return QueryRefused(f"refused: {message.removeprefix('Permission Error: ')}")
     # Table functions such as enable_logging() try to change settings, which the lock stops.
     locked = re.search(r'Cannot change configuration option "([^"]+)"', message)
     if locked:
         return QueryRefused(f"refused: queries may not change settings ({locked[1]})")
     return QueryFailed(f"query failed: {message}")
+
+
+def _is_duckdbs_own(path: str) -> bool:
+    return Path(path).is_relative_to(Path.home() / ".duckdb")
 
 
 def _identifier(name: str) -> str:

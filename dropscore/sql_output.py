@@ -121,9 +121,16 @@ def _finite(value: object) -> object:
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, list | tuple):
         return [_finite(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, dict):  # a MAP's keys may be any type; JSON's are strings
+        return {_json_key(key): _finite(item) for key, item in value.items()}
     return value
+
+
+def _json_key(key: object) -> object:
+    if isinstance(key, str | int | bool) or key is None:
+        return key  # json writes these itself
+    key = _finite(key)
+    return key if isinstance(key, str | float) else _json_value(key)
 
 
 def _json_value(value: object) -> object:

@@ -80,7 +80,8 @@ def test_json_output(built_settings):
 def test_json_output_keeps_repeated_columns_and_writes_no_bare_nan(built_settings):
     query = (
         "select 1 as a, 2 as a, 'nan'::double as x,"
-        " ['inf'::double, '-inf'::double, 0.5] as l, {'k': 'nan'::double} as s"
+        " ['inf'::double, '-inf'::double, 0.5] as l, {'k': 'nan'::double} as s,"
+        " map(['nan'::double, 1.5], [1, 2]) as m, map([date '2020-01-01'], [3]) as d"
     )
     result = sql(built_settings, "--format", "json", query)
 
@@ -90,7 +91,15 @@ def test_json_output_keeps_repeated_columns_and_writes_no_bare_nan(built_setting
         raise ValueError(f"not JSON: {constant}")
 
     assert json.loads(result.stdout, parse_constant=refuse) == [
-        {"a": 1, "a_1": 2, "x": "NaN", "l": ["Infinity", "-Infinity", 0.5], "s": {"k": "NaN"}}
+        {
+            "a": 1,
+            "a_1": 2,
+            "x": "NaN",
+            "l": ["Infinity", "-Infinity", 0.5],
+            "s": {"k": "NaN"},
+            "m": {"NaN": 1, "1.5": 2},
+            "d": {"2020-01-01": 3},
+        }
     ]
 
 

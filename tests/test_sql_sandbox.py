@@ -202,8 +202,7 @@ EXTENSIONS = "refused: queries may not install or load extensions"
 DATABASES = "refused: queries may not attach or detach databases"
 TABLE_FUNCTION = "is not allowed; read a table function with SELECT * FROM name()"
 
-# {warehouse} is the published file, {outside} a scratch directory, {home} where DuckDB keeps
-# secrets.
+# {warehouse} is the published file, {outside} a scratch directory.
 ESCAPES = [
     ("select * from read_csv('/etc/passwd')", f"{FILES} (/etc/passwd)"),
     ("select * from read_text('/etc/passwd')", f"{FILES} (/etc/passwd)"),
@@ -217,7 +216,7 @@ ESCAPES = [
         f"{FILES} (http://example.com/x.parquet)",
     ),
     ("from 'https://example.com/x.csv'", f"{FILES} (https://example.com/x.csv)"),
-    ("select * from duckdb_secrets()", f"{FILES} ({{home}}/.duckdb/stored_secrets)"),
+    ("select * from duckdb_secrets()", f"{FILES} (in DuckDB's own directory)"),
     ("copy main_marts.dim_suppliers to '{outside}/x.csv'", f"{FILES} (COPY)"),
     ("copy main_marts.dim_suppliers from '/etc/passwd'", f"{FILES} (COPY)"),
     ("copy (select 1) to '{warehouse}'", f"{FILES} (COPY)"),
@@ -239,6 +238,12 @@ ESCAPES = [
     ("select path from duckdb_databases()", f"{READ_SETTINGS} (duckdb_databases)"),
     ("from pragma_database_list", f"{READ_SETTINGS} (pragma_database_list)"),
     ("select * from duckdb_temporary_files()", f"{READ_SETTINGS} (duckdb_temporary_files)"),
+    ("select name, setting from pg_settings", f"{READ_SETTINGS} (pg_settings)"),
+    ("from pg_catalog.pg_settings", f"{READ_SETTINGS} (pg_settings)"),
+    ('from "DUCKDB_DATABASES"', f"{READ_SETTINGS} (duckdb_databases)"),
+    ('select * from "PRAGMA_DATABASE_LIST"', f"{READ_SETTINGS} (pragma_database_list)"),
+    ("select * from pragma_database_size()", f"{READ_SETTINGS} (pragma_database_size)"),
+    ("select * from duckdb_extensions()", f"{FILES} (in DuckDB's own directory)"),
     ("pragma enable_profiling", f"refused: PRAGMA {TABLE_FUNCTION}"),
     ("call duckdb_secrets()", f"refused: CALL {TABLE_FUNCTION}"),
     ("checkpoint", f"refused: CALL {TABLE_FUNCTION}"),
@@ -291,7 +296,7 @@ ESCAPES = [
 
 
 def escape_sql(template: str, warehouse: Path, outside: Path) -> str:
-    return template.format(warehouse=warehouse, outside=outside, home=Path.home())
+    return template.format(warehouse=warehouse, outside=outside)
 
 
 @pytest.mark.parametrize(("sql", "message"), ESCAPES, ids=[sql or "empty" for sql, _ in ESCAPES])

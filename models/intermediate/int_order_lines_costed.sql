@@ -264,6 +264,7 @@ failed_lines as (
         order_lines.order_line_id,
         order_lines.store_order_key,
         order_lines.product_id,
+        order_lines.sku_id,
         order_lines.ordered_at,
     from order_lines
     semi join dispute_outcomes
@@ -279,13 +280,18 @@ reorders as (
     -- line, is the dropshipper buying them again to replace what failed: its cost is the failed
     -- line's resend cost. The store order by its key (`#1001` and `1001` are one order); a
     -- cancelled purchase replaced nothing and cost nothing; a line of the same product bought
-    -- with the failed one (another variant) is not a resend. Of two lines of that purchase,
-    -- the first by its key, so that every build picks the same one.
+    -- with the failed one (another variant) is not a resend. Of the lines of that purchase,
+    -- the same variant (SKU) first, then the first by its key, so that every build picks the
+    -- same one; its amount NULL when not known (a currency without a rate), never the next's.
     select
         failed_lines.order_line_id,
-        arg_min(
+        arg_min_null(
             later.line_amount,
-            struct_pack(ordered_at := later.ordered_at, order_line_id := later.order_line_id)
+            struct_pack(
+                ordered_at := later.ordered_at,
+                other_variant := later.sku_id is distinct from failed_lines.sku_id,
+                order_line_id := later.order_line_id
+            )
         ) as resend_line_amount,
     from failed_lines
     inner join order_lines as later
@@ -377,7 +383,10 @@ flagged as (
         outcomes.has_refund,
         case
             when outcomes.has_defect_dispute or outcomes.has_delivery_failure_dispute
-                then coalesce(reorders.resend_line_amount, 0)
+                then case
+                    when reorders.order_line_id is null then 0  -- not bought again
+                    else reorders.resend_line_amount
+                end
             when outcomes.has_dispute is not null then 0
         end::decimal(18, 2) as resend_cost,
         customer_refunds.customer_refund_amount as linked_customer_refund_amount,
@@ -392,11 +401,12 @@ refund_estimates as (
     select
         *,
         -- Without the store's own refunds, a line that failed is taken to be refunded to the
-        -- customer at what it cost, unless the supplier or the dropshipper sent it again.
+        -- customer at what it cost, unless the supplier or the dropshipper sent it again (a
+        -- resend cost not known is a resend all the same).
         case
             when has_defect_dispute or has_delivery_failure_dispute
                 then case
-                    when dispute_resolution = 'resend' or resend_cost > 0 then 0
+                    when dispute_resolution = 'resend' or resend_cost is distinct from 0 then 0
                     else line_amount
                 end
             when has_dispute is not null then 0
@@ -412,11 +422,11 @@ costed as (
         -- ... and at no less than the supplier refunded on it, which went back to the customer
         -- (a buyer's change of mind, a dispute AliExpress shows only as the order's end): money
         -- back from the supplier is never taken for a gain without the store's refunds to show
-        -- it. Not known when the estimate is not (a line in a currency without a rate).
+        -- it. Not known when either is not (an amount in a currency without a rate).
         coalesce(
             linked_customer_refund_amount,
             case
-                when failure_refund_estimate is not null
+                when failure_refund_estimate is not null and recovered_amount is not null
                     then greatest(failure_refund_estimate, recovered_amount)
             end
         )::decimal(18, 2) as customer_refund_amount,
