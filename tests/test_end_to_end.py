@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from dropscore.config import PROJECT_DIR
 from dropscore.pipeline import BuildFailed, build, run
-from dropscore.warehouse import publish
+from dropscore.warehouse import publish, read_ahead
 from ingest.errors import InputError
 from tests.reliability import copy_home
 
@@ -120,6 +120,19 @@ def test_a_run_builds_from_the_parse_dbt_made_while_the_files_loaded(settings, s
     ]
     assert len(parses) == 1
     assert "[parse-dbt" in parses[0]
+
+
+def test_a_run_reads_its_files_ahead_before_the_build_file(settings, sample_exports, monkeypatch):
+    # An export the kernel no longer holds would wait behind the build file's gigabytes.
+    asked = []
+
+    def reading_ahead(path):
+        asked.append(Path(path))
+        read_ahead(path)
+
+    monkeypatch.setattr("dropscore.pipeline.read_ahead", reading_ahead)
+    run(settings, [sample_exports.orders, sample_exports.disputes])
+    assert asked == [sample_exports.orders, sample_exports.disputes, settings.build_path]
 
 
 def test_a_run_whose_files_are_refused_waits_for_dbts_parse_before_it_lets_go(settings, tmp_path):
