@@ -399,12 +399,8 @@ _SETTINGS_IN_TEXT = re.compile(rf"\b({_SETTINGS_READERS})\b", re.IGNORECASE)
 
 
 def _settings_read(tree: str, query: str) -> str | None:
-    """The function a query would read settings or paths with, if any, from its parse tree (or
-    its text, for a statement DuckDB cannot serialize)."""
-    if tree.startswith('{"error":true'):
-        found = _SETTINGS_IN_TEXT.search(query)
-    else:
-        found = _SETTINGS_IN_TREE.search(tree)
+    """The function a query would read settings or paths with, if any."""
+    found = _found(tree, query, _SETTINGS_IN_TREE, _SETTINGS_IN_TEXT)
     return found[1].lower() if found else None
 
 
@@ -414,9 +410,15 @@ def _plans_unbounded(tree: str, query: str) -> bool:
     A query's time limit holds only once DuckDB runs it: binding and planning cannot be
     interrupted, and CTEs that inline each other make a plan exponential in their number.
     """
+    return _found(tree, query, _UNBOUNDED_PLANS, _UNBOUNDED_TEXT) is not None
+
+
+def _found(tree: str, query: str, in_tree: re.Pattern, in_text: re.Pattern) -> re.Match | None:
+    """`in_tree` searched in the query's parse tree, or `in_text` in its text for a statement
+    DuckDB cannot serialize."""
     if tree.startswith('{"error":true'):
-        return _UNBOUNDED_TEXT.search(query) is not None
-    return _UNBOUNDED_PLANS.search(tree) is not None
+        return in_text.search(query)
+    return in_tree.search(tree)
 
 
 def _statement_type(statement: duckdb.Statement) -> StatementType | None:
