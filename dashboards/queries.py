@@ -140,6 +140,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
         "recommended_problem_rate",
         "is_switch_supported",
         "saving_per_100_orders",
+        "average_unit_amount",
+        "recommended_unit_amount",
         "currency",
     ),
     DISPUTES: (
@@ -886,6 +888,8 @@ def product_switches(search: str = "") -> pd.DataFrame | None:
             "problem_rate",
             "recommended_supplier_id",
             "recommended_problem_rate",
+            "average_unit_amount",
+            "recommended_unit_amount",
             "product_suppliers",
             "currency",
         ],

@@ -538,6 +538,7 @@ def test_products_lists_the_supported_switches_biggest_saving_first(built_settin
     assert len(switches) == min(expected, queries.TABLE_ROWS)
     assert (switches["recommended_supplier_id"] != switches["supplier_id"]).all()
     assert switches["recommended_supplier_name"].notna().all()
+    assert switches[["average_unit_amount", "recommended_unit_amount"]].notna().all().all()
     volume = switches["saving_per_100_orders"] * switches["lines"]
     assert volume.is_monotonic_decreasing
 

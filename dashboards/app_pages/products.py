@@ -26,8 +26,9 @@ else:
     currency = ui.currency_of(switches)
     st.caption(
         "The supplier you buy from now has a higher problem rate (defect or not received) than "
-        "the recommended one at the 95 % level. The saving is per 100 orders: price plus "
-        "expected loss. Select a row to open the current supplier."
+        "the recommended one at the 95 % level. The saving is per 100 orders as you buy them "
+        "now, priced per unit (a 2-pack is two units): price plus expected loss. Select a row "
+        "to open the current supplier."
     )
     event = ui.table(
         switches,
@@ -42,6 +43,8 @@ else:
             "lines": ui.count_column("Your lines", "with the current supplier"),
             "problem_rate": ui.percent_column("Problem rate now"),
             "recommended_problem_rate": ui.percent_column("After the switch"),
+            "average_unit_amount": ui.money_column("Unit cost now", currency),
+            "recommended_unit_amount": ui.money_column("Unit cost after", currency),
             "verdict": "Verdict now",
             "product_suppliers": ui.count_column("Suppliers"),
             "product_id": "Product id",

@@ -4,7 +4,9 @@
 -- Switching away from a supplier is supported only when a two-proportion z-test says its
 -- problem rate differs from the recommended supplier's at the `confidence` level (two-sided:
 -- at 95 %, at least 97.5 % sure it is the higher, for a switch has costs of its own); only then
--- is the expected saving per 100 orders shown. The test asks the question directly; requiring
+-- is the expected saving per 100 orders shown, priced per unit: suppliers of one product sell
+-- it in lines of different quantities (a 2-pack against a single), so their lines' amounts are
+-- not comparable, their units' are. The test asks the question directly; requiring
 -- non-overlapping intervals would be far stricter than the stated confidence (Schenker &
 -- Gentleman 2001).
 with
@@ -35,6 +37,10 @@ product_suppliers as (
         coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
             as spend_amount,
         avg(line_amount) filter (where not is_cancelled)::decimal(18, 2) as average_line_amount,
+        coalesce(sum(quantity) filter (where not is_cancelled), 0) as units,
+        count(*) filter (where not is_cancelled) as paid_lines,
+        sum(line_amount) filter (where not is_cancelled) as paid_amount,
+        sum(quantity) filter (where is_mature) as mature_units,
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         sum(loss_amount) filter (where is_mature)::decimal(18, 2) as mature_loss_amount,
         any_value(currency) as currency,
@@ -48,7 +54,10 @@ rated as (
 
     select
         product_id || ':' || supplier_id as product_supplier_id,
-        * exclude (has_dispute_data, defect_lines, not_received_lines, problem_lines),
+        * exclude (
+            has_dispute_data, defect_lines, not_received_lines, problem_lines,
+            paid_lines, paid_amount, mature_units
+        ),
         case when has_dispute_data then defect_lines end as defect_lines,
         case when has_dispute_data then not_received_lines end as not_received_lines,
         case when has_dispute_data then problem_lines end as problem_lines,
@@ -62,6 +71,13 @@ rated as (
             when has_dispute_data then {{ wilson_upper('problem_lines', 'mature_shipped_lines') }}
         end as problem_rate_upper,
         (mature_loss_amount / nullif(mature_lines, 0))::decimal(18, 4) as loss_per_mature_line,
+        (paid_amount / nullif(units, 0))::decimal(18, 4) as average_unit_amount,
+        (mature_loss_amount / nullif(mature_units, 0))::decimal(18, 4) as loss_per_mature_unit,
+        -- unrounded, for the comparison: what one unit is expected to cost, and units per line
+        paid_amount::double / nullif(units, 0)
+        + coalesce(mature_loss_amount::double / nullif(mature_units, 0), 0)
+            as expected_unit_cost,
+        units::double / nullif(paid_lines, 0) as units_per_line,
         count(*) over (partition by product_id) as product_suppliers,
         has_dispute_data and mature_shipped_lines >= {{ var('min_mature_lines') }}
             as is_comparable,
@@ -71,16 +87,12 @@ rated as (
 
 recommended as (
 
-    -- Lowest upper bound, then lowest expected cost per line, then store id: deterministic.
+    -- Lowest upper bound, then lowest expected cost per unit, then store id: deterministic.
     select
         product_id,
         arg_min(
             supplier_id,
-            {
-                'upper': problem_rate_upper,
-                'cost': average_line_amount + coalesce(loss_per_mature_line, 0),
-                'supplier': supplier_id,
-            }
+            {'upper': problem_rate_upper, 'cost': expected_unit_cost, 'supplier': supplier_id}
         ) as supplier_id,
     from rated
     where is_comparable
@@ -96,13 +108,13 @@ compared as (
         recommended.supplier_id as recommended_supplier_id,
         rated.supplier_id = recommended.supplier_id as is_recommended,
         best.problem_rate as recommended_problem_rate,
+        best.average_unit_amount as recommended_unit_amount,
         (rated.problem_lines + best.problem_lines)::double
         / nullif(rated.mature_shipped_lines + best.mature_shipped_lines, 0) as pooled_rate,
         best.mature_shipped_lines as recommended_mature_shipped_lines,
-        (
-            rated.average_line_amount + coalesce(rated.loss_per_mature_line, 0)
-            - best.average_line_amount - coalesce(best.loss_per_mature_line, 0)
-        ) as cost_difference_per_line,
+        -- this supplier's lines, as you buy them, bought by the unit from the recommended one
+        rated.units_per_line * (rated.expected_unit_cost - best.expected_unit_cost)
+            as cost_difference_per_line,
     from rated
     left join recommended on rated.product_id = recommended.product_id
     left join rated as best
@@ -134,7 +146,7 @@ tested as (
 final as (
 
     select
-        * exclude (cost_difference_per_line),
+        * exclude (cost_difference_per_line, expected_unit_cost, units_per_line),
         coalesce(switch_z_score > {{ z_score(var('confidence')) }}, false)
             as is_switch_supported,
         case
