@@ -817,6 +817,8 @@ def supplier_products(supplier_id: str) -> pd.DataFrame | None:
             "recommended_supplier_id",
             "recommended_problem_rate",
             "is_switch_supported",
+            "average_unit_amount",
+            "recommended_unit_amount",
             "currency",
         ],
         alias="products",

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -473,6 +474,20 @@ def test_supplier_detail_shows_weekly_limits_reasons_products_and_disputes(
             "select count(*) from marts.fct_product_suppliers where supplier_id = ?",
             [supplier],
         )[0][0],
+    )
+    unit_costs = published(
+        built_settings,
+        "select product_id, average_unit_amount from marts.fct_product_suppliers "
+        "where supplier_id = ?",
+        [supplier],
+    )
+    shown = product_rows.set_index("product_id")["average_unit_amount"]
+    expected_costs = pd.Series(
+        {product: None if amount is None else float(amount) for product, amount in unit_costs},
+        dtype="float64",
+    )
+    pd.testing.assert_series_equal(
+        shown, expected_costs.reindex(shown.index), check_names=False, check_index_type=False
     )
     dispute_rows = disputes.get("dataframe")[0].value
     assert dispute_rows["opened_at"].is_monotonic_decreasing

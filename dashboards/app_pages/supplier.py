@@ -199,7 +199,7 @@ with products:
         st.caption(
             "Products bought from this supplier. Where another of your suppliers of the same "
             "product has a clearly lower problem rate, it is named with the expected saving "
-            "per 100 orders."
+            "per 100 orders, priced per unit (a 2-pack is two units)."
         )
         if rows["saving_per_100_orders"].isna().all():
             st.caption("No switch away from this supplier is clearly better for any product.")
@@ -217,6 +217,8 @@ with products:
                 "is_recommended": st.column_config.CheckboxColumn("Best source"),
                 "recommended_supplier_name": "Better source",
                 "recommended_problem_rate": ui.percent_column("Their problem rate"),
+                "average_unit_amount": ui.money_column("Unit cost", currency),
+                "recommended_unit_amount": ui.money_column("Their unit cost", currency),
                 "is_switch_supported": st.column_config.CheckboxColumn(
                     "Switch", help="The difference holds at the 95 % level"
                 ),
