@@ -495,6 +495,12 @@ def main() -> None:
     """The console script and `python -m dropscore`: the process ends when it returns."""
     try:
         cli(prog_name="dropscore")
+    except RuntimeError as error:
+        # Ctrl+C while DuckDB runs a query: DuckDB's Python client raises this in its place.
+        if str(error) != "Query interrupted":
+            raise
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
     finally:
         # A run leaves dbt's objects behind, and collecting them as Python exits took ~0.5 s.
         # Frozen, they are not collected: only objects in reference cycles lose their

@@ -510,6 +510,8 @@ def _dbt_build(
     finally:
         _release_dbt_database()
     if not result.success:
+        if isinstance(result.exception, KeyboardInterrupt):  # Ctrl+C while dbt ran
+            raise result.exception
         unwritable = _unwritable(settings, Exception(_all_failures(result)))
         if unwritable is not None:
             raise BuildFailed(str(unwritable))
@@ -557,11 +559,17 @@ def _all_failures(result) -> str:
 
 def _first_failure(result) -> str:
     if result.exception is not None:
-        return f"dbt build failed: {str(result.exception).strip().splitlines()[0]}"
+        message = str(result.exception).strip().splitlines()
+        return f"dbt build failed: {message[0] if message else type(result.exception).__name__}"
     for node in getattr(result.result, "results", []) or []:
         if str(node.status) in ("error", "fail"):
             message = (node.message or "").strip().splitlines()
-            return f"dbt build failed at {node.node.unique_id}: {message[0] if message else ''}"
+            found = f"dbt build failed at {node.node.unique_id}: {message[0] if message else ''}"
+            if node.node.unique_id.startswith("test."):
+                # A check of the data built: what failed is in the files loaded, and loading a
+                # corrected copy of the file replaces its rows.
+                found += " (a check of the loaded data; nothing was published)"
+            return found
     return "dbt build failed"
 
 

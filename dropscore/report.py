@@ -1077,7 +1077,7 @@ def charts(report: Report) -> list[Chart]:
     if costliest.rows:
         bars = [
             {
-                "supplier": escape_controls(row["supplier_name"] or ""),
+                "supplier": _axis_label(row["supplier_name"] or ""),
                 "loss": float(row["loss_amount"]),
             }
             for row in costliest.rows
@@ -1086,7 +1086,9 @@ def charts(report: Report) -> list[Chart]:
             altair.Chart(altair.Data(values=bars))
             .mark_bar(color="#c0392b")
             .encode(
-                y=altair.Y("supplier:N", title=None, sort="-x"),
+                # labels cut here, not by Vega: it cuts UTF-16 code units, and half an emoji
+                # aborts vl-convert
+                y=altair.Y("supplier:N", title=None, sort="-x", axis=altair.Axis(labelLimit=0)),
                 x=altair.X("loss:Q", title=f"lost ({currency})".replace(" ()", "")),
             )
             .properties(width=420, title="Suppliers that cost the most this week")
@@ -1099,7 +1101,18 @@ def charts(report: Report) -> list[Chart]:
                 + ", ".join(f"{bar['supplier']} {bar['loss']:,.2f}" for bar in bars),
             )
         )
-    return rendered
+    return [chart for chart in rendered if chart is not None]
+
+
+# A chart's axis label: characters, not the pixels Vega would cut at.
+AXIS_LABEL_CHARACTERS = 32
+
+
+def _axis_label(text: str) -> str:
+    text = escape_controls(text)
+    if len(text) <= AXIS_LABEL_CHARACTERS:
+        return text
+    return text[: AXIS_LABEL_CHARACTERS - 1].rstrip() + "…"
 
 
 def prepare_charts() -> None:
@@ -1122,12 +1135,17 @@ def prepare_charts() -> None:
     vl_convert.vegalite_to_png(bar)
 
 
-def _render(chart, title: str, description: str, scale: float = 2) -> Chart:
+def _render(chart, title: str, description: str, scale: float = 2) -> Chart | None:
+    """The chart as PNG; None when vl-convert cannot draw it (some text from an export it
+    cannot take): the report goes without that chart, its numbers are in the tables."""
     import vl_convert
 
     spec = chart.to_dict()
     spec.pop("$schema", None)  # a web address, and vl-convert needs no schema to render
-    png = _compact(vl_convert.vegalite_to_png(spec, scale=scale))
+    try:
+        png = _compact(vl_convert.vegalite_to_png(spec, scale=scale))
+    except ValueError:
+        return None
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     return Chart(title, description, png, round(width / scale), round(height / scale))
 

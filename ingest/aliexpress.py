@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingest.errors import InputError
 from ingest.jsonfile import cell, json_values, listed
-from ingest.spec import Column, Format, Output, RawTable, price_currency
+from ingest.spec import Column, Format, Output, RawTable, line_amount_rule, price_currency
 
 ORDER_LINES_TABLE = RawTable(
     "aliexpress_order_lines",
@@ -183,6 +183,7 @@ def _exporter_row_rules(cells) -> tuple[tuple[str, str, str], ...]:
             "price",
             "a price in the currency the Currency column names",
         ),
+        line_amount_rule(row["quantity"], row["unit_price"], row["shipping_fee"], "price"),
     )
 
 
@@ -500,6 +501,14 @@ ALIEXPRESS_DS_ORDERS = Format(
     "order_status and child_order_list",
     columns=tuple(_ds_column(*field) for field in DS_FIELDS),
     outputs=(Output(ORDER_LINES_TABLE, _ds_row),),
+    row_rules=lambda cells: (
+        line_amount_rule(
+            cells.value("product_count"),
+            cells.value("product_price"),
+            cells.value("shipping_fee"),
+            "product_price",
+        ),
+    ),
     json_records=_ds_records,
     looks_like=_looks_like_ds_order,
 )

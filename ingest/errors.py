@@ -18,15 +18,23 @@ class InputError(Exception):
         *,
         line: int | None = None,
         column: str | None = None,
+        got: str | None = None,
     ) -> None:
         self.path = str(path)
         self.message = message
         self.line = line
         self.column = column
+        self.got = got  # what the cell held, as the user is shown it
         self.format: str | None = None  # the format the file was read as, once known
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        return self.recorded + (f", got {self.got}" if self.got is not None else "")
+
+    @property
+    def recorded(self) -> str:
+        """The error as the warehouse keeps it (raw.loads): without the cell's text, which may
+        be a buyer's name or address in the wrong column."""
         where = self.path
         if self.line is not None:
             where += f", line {self.line}"

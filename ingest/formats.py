@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ingest.aliexpress import ALIEXPRESS_DS_ORDERS, ALIEXPRESS_ORDERS_CSV, ALIEXPRESS_ORDERS_JSON
 from ingest.shopify import SHOPIFY_ORDERS, SHOPIFY_TRANSACTIONS
-from ingest.spec import Column, Format
+from ingest.spec import Column, Format, line_amount_rule, not_before_rule
 
 __all__ = ["FORMATS", "TEMPLATES", "Column", "Format"]
 
@@ -56,6 +56,23 @@ DROPSCORE_ORDERS = Format(
         Column("ship_to_country", "country", meaning="ISO 3166-1 alpha-2 destination country"),
         Column("store_order", meaning="the Shopify order name (#1001) this line fulfils"),
         Column("exported_at", "timestamp", meaning="when the export was taken"),
+    ),
+    row_rules=lambda cells: (
+        not_before_rule(
+            cells.value("shipped_at"), cells.value("ordered_at"), "shipped_at", "ordered_at"
+        ),
+        not_before_rule(
+            cells.value("delivered_at"),
+            f"coalesce({cells.value('shipped_at')}, {cells.value('ordered_at')})",
+            "delivered_at",
+            "shipped_at (or ordered_at)",
+        ),
+        line_amount_rule(
+            cells.value("quantity"),
+            cells.value("unit_price"),
+            cells.value("shipping_fee"),
+            "unit_price",
+        ),
     ),
 )
 
@@ -105,6 +122,11 @@ DROPSCORE_DISPUTES = Format(
         ),
         Column("return_shipping_cost", "money", meaning="what you paid to ship the item back"),
         Column("exported_at", "timestamp", meaning="when the record was exported"),
+    ),
+    row_rules=lambda cells: (
+        not_before_rule(
+            cells.value("closed_at"), cells.value("opened_at"), "closed_at", "opened_at"
+        ),
     ),
 )
 

@@ -728,7 +728,11 @@ def _check_cells(con, path: Path, fmt: Format, cells: Cells, label, report) -> N
         where = f"where {column.where}" if column.where else ""
         line, value = _first_failure(con, column.name, failing, where)
         raise InputError(
-            path, f"expected {expected}, got {_got(value)}", line=line, column=label(column.name)
+            path,
+            f"expected {expected}",
+            line=line,
+            column=label(column.name),
+            got=_got(value),
         )
     if fmt.row_rules:
         for failing, column, expected in fmt.row_rules(cells):
@@ -741,7 +745,7 @@ def _check_cells(con, path: Path, fmt: Format, cells: Cells, label, report) -> N
                     raise _TextNeeded
                 line, value = rows[0]
                 raise InputError(
-                    path, f"expected {expected}, got {_got(value)}", line=line, column=label(column)
+                    path, f"expected {expected}", line=line, column=label(column), got=_got(value)
                 )
 
 
@@ -1050,5 +1054,11 @@ def _record_failure(con, path: Path, fmt: Format | None, error: InputError) -> N
         select coalesce(max(load_id), 0) + 1, ?, ?, ?, ?, 'failed', 0, 0, ?, now() from raw.loads
         """,
         # absolute, not resolved: a link that loops has no end to resolve to
-        [path.name, str(path.absolute()), checksum, fmt.name if fmt else error.format, str(error)],
+        [
+            path.name,
+            str(path.absolute()),
+            checksum,
+            fmt.name if fmt else error.format,
+            error.recorded,
+        ],
     )

@@ -50,6 +50,26 @@ MAX_COUNT = 100_000
 MAX_DAYS = 3_650  # a promise of ten years is a damaged cell, and would overflow a timestamp
 
 
+def line_amount_rule(
+    quantity: str, unit_price: str, shipping_fee: str, column: str
+) -> tuple[str, str, str]:
+    """A row rule: a line's amount, each of its cells within bounds, must be one too."""
+    amount = f"{quantity}::double * {unit_price}::double + coalesce({shipping_fee}::double, 0)"
+    return (
+        f"{amount} > {MAX_AMOUNT}",
+        column,
+        f"a line amount (quantity × price + shipping) of at most {MAX_AMOUNT:,.2f}",
+    )
+
+
+def not_before_rule(
+    later: str, earlier: str, column: str, earlier_name: str
+) -> tuple[str, str, str]:
+    """A row rule: one moment of a record cannot come before another (a mistyped year would
+    make a negative time that every median and deadline would take in)."""
+    return f"{later} < {earlier}", column, f"a time no earlier than {earlier_name}"
+
+
 @dataclass(frozen=True)
 class Column:
     """One cell of a record, named by its normalised CSV header (or its JSON field)."""

@@ -8,6 +8,7 @@ table.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from pathlib import Path
 
@@ -728,9 +729,11 @@ def test_a_bad_file_is_refused_in_one_line_and_loads_nothing(
     result = CliRunner().invoke(cli, ["ingest", str(bad), "--home", str(settings.home)])
     assert (result.exit_code, result.output) == (1, f"Error: {bad}{message}\n")
     assert raw_row_counts(settings) == before
+    # kept without the cell's text, which may be a buyer's data
+    recorded = re.sub(r", got (an empty cell|'.*)$", "", f"{bad}{message}")
     assert query(
         settings.build_path, "select outcome, message from raw.loads order by load_id desc limit 1"
-    ) == [("failed", f"{bad}{message}")]
+    ) == [("failed", recorded)]
 
 
 def test_a_shopify_export_is_dated_by_its_orders_own_dates_not_their_other_rows(settings, tmp_path):

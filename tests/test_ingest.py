@@ -453,6 +453,28 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             f"cancelled, got '{'x' * 200}'... (300 characters)",
         ),
         ("", "orders.csv: the file is empty"),
+        (  # a mistyped year: a negative handling time in every median
+            ORDERS.replace("2026-01-03T10:00:00Z", "2025-01-03T10:00:00Z"),
+            "orders.csv, line 2, column 'shipped_at': expected a time no earlier than "
+            "ordered_at, got '2025-01-03T10:00:00Z'",
+        ),
+        (
+            ORDERS.replace(
+                ",2026-01-03T10:00:00Z,,", ",2026-01-03T10:00:00Z,2026-01-02T10:00:00Z,"
+            ),
+            "orders.csv, line 2, column 'delivered_at': expected a time no earlier than "
+            "shipped_at (or ordered_at), got '2026-01-02T10:00:00Z'",
+        ),
+        (  # no shipping time: the order time bounds it
+            ORDERS.replace(",placed,,,", ",delivered,,2025-12-31T10:00:00Z,"),
+            "orders.csv, line 3, column 'delivered_at': expected a time no earlier than "
+            "shipped_at (or ordered_at), got '2025-12-31T10:00:00Z'",
+        ),
+        (  # each cell within bounds, their product not: it would overflow sums downstream
+            ORDERS.replace(",2,5.00,", ",100000,5000000.00,"),
+            "orders.csv, line 3, column 'unit_price': expected a line amount (quantity × price "
+            "+ shipping) of at most 9,999,999,999.99, got '5000000.00'",
+        ),
     ],
 )
 def test_a_bad_file_is_refused_whole_with_file_line_and_column(settings, tmp_path, text, message):
@@ -467,6 +489,41 @@ def test_a_bad_file_is_refused_whole_with_file_line_and_column(settings, tmp_pat
         ("loaded",),
         ("failed",),
     ]
+
+
+def test_a_refused_cell_is_shown_to_the_user_but_not_kept_in_the_warehouse(settings, tmp_path):
+    # a country column holding a buyer's address: the message says what it got, raw.loads not
+    bad = write(
+        tmp_path / "orders.csv",
+        ORDERS.replace(",exported_at", ",exported_at,ship_to_country")
+        .replace("2026-02-01T00:00:00Z\n100,2", "2026-02-01T00:00:00Z,US\n100,2")
+        .replace(",,,2026-02-01T00:00:00Z\n", ',,,2026-02-01T00:00:00Z,"Jane Doe, 1 Main St"\n'),
+    )
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [bad])
+    assert str(refused.value).endswith(", got 'Jane Doe, 1 Main St'")
+    assert raw_rows(settings, "select message from raw.loads") == [
+        (
+            f"{bad}, line 3, column 'ship_to_country': expected a 2-letter ISO 3166-1 country "
+            "code such as US",
+        )
+    ]
+
+
+def test_a_dispute_closed_before_it_was_opened_is_refused(settings, tmp_path):
+    disputes = write(
+        tmp_path / "disputes.csv",
+        "dispute_id,supplier_order_id,opened_at,closed_at,reason,status\n"
+        "d1,100,2026-01-16T22:18:29Z,2026-01-18T22:39:22Z,Damaged,closed\n"
+        "d2,100,2026-01-16T22:18:29Z,2025-01-18T22:39:22Z,Damaged,closed\n",
+    )
+    with pytest.raises(InputError) as refused:
+        ingest(settings, [disputes])
+    assert str(refused.value) == (
+        f"{disputes}, line 3, column 'closed_at': expected a time no earlier than opened_at, "
+        "got '2025-01-18T22:39:22Z'"
+    )
+    assert raw_rows(settings, "select count(*) from raw.dropscore_disputes") == [(0,)]
 
 
 @pytest.mark.parametrize("extra", ["cancelled_at", "imported_at", "ship_to_city", "product_type"])

@@ -21,9 +21,12 @@ from dropscore.config import Settings
 from dropscore.history import HISTORY_TABLE, record_verdicts
 from dropscore.report import (
     ALERT_WEEKS,
+    Report,
     ReportError,
+    Section,
     Week,
     build_report,
+    charts,
     markdown_escape,
     render_html,
     render_markdown,
@@ -693,3 +696,30 @@ def test_prepare_charts_loads_what_the_first_chart_would_wait_for():
         check=True,
     )
     assert loaded.stdout.split() == ["altair", "vl_convert"]
+
+
+def test_a_supplier_name_of_any_length_with_emoji_is_drawn_on_the_costliest_chart():
+    # Vega cut long labels by UTF-16 code units, and half an emoji aborted vl-convert: the
+    # run then ended in a traceback with no report.
+    week = Week.parse("2026-W47")
+    names = [
+        ("Shenzhen Gadget Official Flagship 🚀🚀 Store " * 3)[:length] for length in range(30, 61)
+    ]
+    costliest = Section(
+        "costliest_suppliers",
+        "Costliest suppliers",
+        rows=[{"supplier_name": name, "loss_amount": 10 + n} for n, name in enumerate(names)],
+    )
+    report = Report(
+        week=week,
+        as_of=week.sunday,
+        data_from=week.monday,
+        currencies=["USD"],
+        lines_this_week=1,
+        headline=[],
+        sections=[costliest],
+        trend=[{"week": week, "lines": 1, "loss": 1.0}],
+        missing=[],
+    )
+    drawn = [chart.title for chart in charts(report)]
+    assert "Suppliers that cost the most this week" in drawn
