@@ -69,8 +69,56 @@ def parse_vars(pairs: tuple[str, ...]) -> dict[str, object]:
         name, separator, value = pair.partition("=")
         if not separator or not name:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="--var")
-        parsed[name] = _var_value(value)
+        parsed[name] = _checked_var(name, _var_value(value))
     return parsed
+
+
+def _checked_var(name: str, value: object) -> object:
+    """The value, if the project has the var and it can take it: dbt would ignore a misspelt
+    name (the build runs with the default) and fail deep in a model on a wrong value."""
+    import difflib
+
+    import yaml
+
+    defaults = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    if name not in defaults:
+        near = difflib.get_close_matches(name, defaults, n=1)
+        hint = f"did you mean {near[0]}?" if near else f"one of {', '.join(sorted(defaults))}"
+        raise click.BadParameter(f"no var named {name!r}: {hint}", param_hint="--var")
+    default, expected = defaults[name], None
+    if name == "as_of_date":
+        if value is not None and not _is_iso_date(value):
+            expected = "a date such as 2026-11-22, or null"
+    elif isinstance(default, str):
+        if not (isinstance(value, str) and value.isalpha() and len(value) == 3):
+            expected = "a 3-letter currency code such as EUR"
+    elif value is None and name == "analysis_weeks":
+        pass  # no window: all data
+    elif isinstance(default, int):
+        if not (_is_number(value) and value >= 0 and float(value).is_integer()):
+            expected = "a whole number, 0 or more"
+    elif name == "confidence":
+        if not (_is_number(value) and 0 < value < 1):
+            expected = "a level between 0 and 1 such as 0.95"
+    elif not (_is_number(value) and 0 <= value <= 1):  # rates
+        expected = "a number from 0 to 1"
+    if expected:
+        raise click.BadParameter(f"{name} must be {expected}, got {value!r}", param_hint="--var")
+    return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_iso_date(value: object) -> bool:
+    import datetime as dt
+
+    try:
+        dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 # As dbt reads the same words in YAML: `--var analysis_weeks=null` asks for no window.
@@ -175,7 +223,7 @@ def ingest(paths: tuple[Path, ...], format_name, list_formats: bool, settings: S
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the template to FILE (default: standard output).",
+    help="Write the template to FILE (default: standard output); never over a file.",
 )
 def template(kind: str, out: Path | None) -> None:
     """Write an empty CSV template to fill in: a # line explaining each column, then the header.
@@ -191,7 +239,16 @@ def template(kind: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    out.write_text(text, encoding="utf-8")
+    try:
+        # "x": a dispute log kept by hand has no other copy, and its template has its name
+        with out.open("x", encoding="utf-8") as file:
+            file.write(text)
+    except FileExistsError:
+        raise click.ClickException(
+            f"{out} already exists: name another file (a template has no rows to keep)"
+        ) from None
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
     click.echo(f"{kind} template -> {out}", err=True)
 
 

@@ -266,6 +266,16 @@ def _header(path: Path, text: str) -> Header:
             line=skip + 1,
         )
     names = tuple(next(csv.reader([lines[skip]])))
+    # Excel saves "CSV" with semicolons where the decimal mark is a comma, without a sep= line:
+    # the header is then one cell that holds every name.
+    if len(names) == 1:
+        separator = next((s for s in (";", "\t", "|") if s in names[0]), None)
+        if separator is not None:
+            raise InputError(
+                path,
+                f"its cells are separated by {separator!r}: save it with commas",
+                line=skip + 1,
+            )
     return Header([normalise_header(name) for name in names], skip, names)
 
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from dropscore import __version__
-from dropscore.cli import cli, parse_vars
+from dropscore.cli import _var_value, cli, parse_vars
 
 
 @pytest.mark.parametrize("command", sorted(cli.commands))
@@ -74,18 +74,46 @@ def test_a_malformed_var_is_a_usage_error(tmp_path):
 
 
 def test_a_var_reads_null_true_and_false_as_dbt_would_in_yaml():
-    assert parse_vars(("analysis_weeks=null", "a=NULL", "b=true", "c=False", "d=7", "e=0.5")) == {
+    assert [_var_value(text) for text in ("null", "NULL", "~", "true", "False", "7", "0.5")] == [
+        None,
+        None,
+        None,
+        True,
+        False,
+        7,
+        0.5,
+    ]
+    assert parse_vars(
+        ("analysis_weeks=null", "maturity_days=45", "confidence=0.9", "as_of_date=2026-03-05")
+    ) == {
         "analysis_weeks": None,
-        "a": None,
-        "b": True,
-        "c": False,
-        "d": 7,
-        "e": 0.5,
-    }
-    assert parse_vars(("as_of_date=2026-03-05", "reporting_currency=EUR")) == {
+        "maturity_days": 45,
+        "confidence": 0.9,
         "as_of_date": "2026-03-05",
-        "reporting_currency": "EUR",
     }
+    assert parse_vars(("reporting_currency=EUR",)) == {"reporting_currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        # dbt would build with the default and say nothing
+        ("maturity_day=10", "no var named 'maturity_day': did you mean maturity_days?"),
+        ("colour=red", "no var named 'colour': one of alert_min_defects, analysis_weeks,"),
+        # ... and fail deep in a model on these
+        ("maturity_days=abc", "maturity_days must be a whole number, 0 or more, got 'abc'"),
+        ("maturity_days=-5", "maturity_days must be a whole number, 0 or more, got -5"),
+        ("min_mature_lines=2.5", "min_mature_lines must be a whole number, 0 or more, got 2.5"),
+        ("defect_avoid_threshold=5", "defect_avoid_threshold must be a number from 0 to 1, got 5"),
+        ("confidence=1", "confidence must be a level between 0 and 1 such as 0.95, got 1"),
+        ("as_of_date=2026-13-01", "as_of_date must be a date such as 2026-11-22, or null"),
+        ("reporting_currency=euros", "reporting_currency must be a 3-letter currency code"),
+    ],
+)
+def test_a_var_the_project_does_not_have_or_cannot_take_is_a_usage_error(tmp_path, pair, message):
+    result = CliRunner().invoke(cli, ["build", "--var", pair, "--home", str(tmp_path)])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
 
 
 def test_analysis_weeks_null_counts_every_line_as_the_docs_say(tmp_path, sample_exports):

@@ -968,3 +968,20 @@ def test_a_template_explains_its_columns_and_loads_as_its_format(
     assert out.read_text(encoding="utf-8") == shown.stdout
     loaded = ingest(settings, [out])
     assert [(r.format, r.rows) for r in loaded] == [(format_name, 0)]
+
+
+def test_a_template_is_never_written_over_a_file_and_a_bad_path_is_one_line(tmp_path):
+    kept = tmp_path / "disputes.csv"
+    kept.write_text("dispute_id,supplier_order_id\nd1,100\n", encoding="utf-8")
+    again = CliRunner().invoke(cli, ["template", "disputes", "--out", str(kept)])
+    assert (again.exit_code, again.stderr) == (
+        1,
+        f"Error: {kept} already exists: name another file (a template has no rows to keep)\n",
+    )
+    assert kept.read_text(encoding="utf-8") == "dispute_id,supplier_order_id\nd1,100\n"
+    nowhere = tmp_path / "no-such-folder" / "disputes.csv"
+    missing = CliRunner().invoke(cli, ["template", "disputes", "--out", str(nowhere)])
+    assert (missing.exit_code, missing.stderr) == (
+        1,
+        f"Error: cannot write {nowhere}: No such file or directory\n",
+    )

@@ -453,6 +453,14 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             f"cancelled, got '{'x' * 200}'... (300 characters)",
         ),
         ("", "orders.csv: the file is empty"),
+        (  # Excel's "CSV" where the decimal mark is a comma, with no sep= line
+            "\ufeff" + ORDERS.replace(",", ";").replace("\n", "\r\n"),
+            "orders.csv, line 1: its cells are separated by ';': save it with commas",
+        ),
+        (
+            ORDERS.replace(",", "\t"),
+            "orders.csv, line 1: its cells are separated by '\\t': save it with commas",
+        ),
         (  # a mistyped year: a negative handling time in every median
             ORDERS.replace("2026-01-03T10:00:00Z", "2025-01-03T10:00:00Z"),
             "orders.csv, line 2, column 'shipped_at': expected a time no earlier than "
