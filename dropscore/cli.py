@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -316,9 +314,29 @@ def serve(settings: Settings, port: int, address: str) -> None:
         # spreadsheet runs: the pages offer downloads that defuse it instead (`ui.download`).
         "--client.disableDataExport", "true",
     ]  # fmt: skip
+    _refuse_a_port_in_use(address, port)
     click.echo(f"dashboard: http://{address}:{port}  (Ctrl+C to stop)")
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C is how a user stops it
-        subprocess.run(command, env=environment, check=False)
+    # Streamlit in this process's place: a signal to stop it (Ctrl+C, `kill`) reaches the server
+    # itself, with no child left serving the port, and its exit status is the command's.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, command, environment)
+
+
+def _refuse_a_port_in_use(address: str, port: int) -> None:
+    """Streamlit would print that the port is taken and exit 0, after the address above was
+    printed: another home's dashboard may be the one answering there."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server binds
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"cannot serve on {address}:{port}: {error.strerror} (another dashboard? "
+                "stop it, or pick another --port)"
+            ) from None
 
 
 @cli.command()

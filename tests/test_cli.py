@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import duckdb
 import pytest
@@ -132,3 +134,46 @@ def test_analysis_weeks_null_counts_every_line_as_the_docs_say(tmp_path, sample_
         ).fetchall()
     assert lines == in_window > 0
     assert window_starts == [(None,)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _serving(port: int) -> bool:
+    with socket.socket() as client:
+        return client.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_dashboard_stopped_with_kill_leaves_nothing_serving_and_a_taken_port_is_refused(
+    tmp_path,
+):
+    port = _free_port()
+    command = [sys.executable, "-m", "dropscore", "dashboard", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--home", str(tmp_path / "one")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _serving(port):
+            assert server.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        # a second dashboard on the same port: one line and exit 1, not a silent exit 0
+        second = subprocess.run(
+            [*command, "--home", str(tmp_path / "two")], capture_output=True, text=True
+        )
+        assert second.returncode == 1
+        assert second.stderr.startswith(f"Error: cannot serve on 127.0.0.1:{port}: ")
+        server.terminate()  # SIGTERM, as `kill` sends
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _serving(port):  # no child of the command left serving the port
+            assert time.monotonic() < deadline, "the port is still served after kill"
+            time.sleep(0.2)
+    finally:
+        server.kill()
+        server.wait()
