@@ -744,19 +744,27 @@ def _check_cells(con, path: Path, fmt: Format, cells: Cells, label, report) -> N
             column=label(column.name),
             got=_got(value),
         )
-    if fmt.row_rules:
-        for failing, column, expected in fmt.row_rules(cells):
-            cell = f'"{column}"' if column in cells.present else "cast(null as varchar)"
-            rows = con.execute(
-                f"select __line, {cell} from incoming where {failing} order by __line limit 1"
-            ).fetchall()
-            if rows:
-                if cells.read_typed:
-                    raise _TextNeeded
-                line, value = rows[0]
-                raise InputError(
-                    path, f"expected {expected}", line=line, column=label(column), got=_got(value)
-                )
+    row_rules = fmt.row_rules(cells) if fmt.row_rules else ()
+    if not row_rules:
+        return
+    # As for the cells: one scan tells which rules a row breaks, and only those are searched.
+    broken = con.execute(
+        "select "
+        + ", ".join(f"coalesce(bool_or({failing}), false)" for failing, _, _ in row_rules)
+        + " from incoming"
+    ).fetchall()[0]
+    for (failing, column, expected), is_broken in zip(row_rules, broken, strict=True):
+        if not is_broken:
+            continue
+        if cells.read_typed:
+            raise _TextNeeded
+        cell = f'"{column}"' if column in cells.present else "cast(null as varchar)"
+        ((line, value),) = con.execute(
+            f"select __line, {cell} from incoming where {failing} order by __line limit 1"
+        ).fetchall()
+        raise InputError(
+            path, f"expected {expected}", line=line, column=label(column), got=_got(value)
+        )
 
 
 def _exported_at(fmt: Format, cells: Cells) -> str:
