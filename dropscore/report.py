@@ -12,7 +12,8 @@ report on any day, a late Monday run still reports the week the exports cover, a
 never written for a week whose orders the exports cannot hold yet.
 
 Marts land over time; a section whose mart or column is missing says so instead of failing, and
-`Report.missing` lists what it expected.
+`Report.missing` lists what it expected. A figure whose inputs were never loaded (no dispute
+file) says "not in your data" the same way, never 0.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ VERDICT_LABELS = {
     "insufficient_data": "not enough data",
 }
 VERDICT_SEVERITY = {"avoid": 0, "watch": 1, "insufficient_data": 2, "good": 3}
+# What a figure or section built on disputes says when no dispute file was ever loaded: the
+# marts then count no dispute, and zero would read as "nothing went wrong".
+NO_DISPUTE_DATA = "Not in your data: no dispute file has been loaded."
 
 
 class ReportError(Exception):
@@ -189,6 +193,7 @@ class Report:
     sections: list[Section]
     trend: list[dict]  # one entry per week for the TREND_WEEKS weeks to `week`
     missing: list[str]  # marts and columns the report expected but the warehouse lacks
+    has_dispute_data: bool = True  # False when no dispute file was ever loaded
     version: str = __version__
 
     @property
@@ -278,17 +283,18 @@ def build_report(warehouse: Path, week: Week | None = None) -> Report:
                 f"week {Week.containing(as_of)})"
             )
 
-        trend = _weekly_trend(reader, week)
+        no_disputes = "" if _has_dispute_data(reader) else NO_DISPUTE_DATA
+        trend = _weekly_trend(reader, week, no_disputes)
         verdicts = _verdict_snapshots(reader, week, as_of)
         this_week, last_week = trend[-1], trend[-2]
-        headline = _headline(reader, this_week, last_week, verdicts)
+        headline = _headline(reader, this_week, last_week, verdicts, no_disputes)
         sections = [
-            _verdict_changes(verdicts),
-            _alerts(reader, week),
-            _costliest_suppliers(reader, week),
-            _costliest_products(reader, week),
-            _switches(reader, week),
-            _deadlines(reader, as_of),
+            _verdict_changes(verdicts, no_disputes),
+            _alerts(reader, week, no_disputes),
+            _costliest_suppliers(reader, week, no_disputes),
+            _costliest_products(reader, week, no_disputes),
+            _switches(reader, week, no_disputes),
+            _deadlines(reader, as_of, no_disputes),
             *_data_health(reader, as_of),
         ]
         return Report(
@@ -301,6 +307,7 @@ def build_report(warehouse: Path, week: Week | None = None) -> Report:
             sections=sections,
             trend=trend,
             missing=reader.catalog.missing,
+            has_dispute_data=not no_disputes,
         )
 
 
@@ -322,6 +329,17 @@ def _as_of_date(reader: _Reader) -> dt.date:
     return reader.value("select max(ordered_date) from marts.fct_order_lines")
 
 
+def _has_dispute_data(reader: _Reader) -> bool:
+    """Whether a dispute file was ever loaded. A line's has_dispute is NULL, not false, when
+    none was (the marts' "not in your data"); a warehouse without the column cannot tell, and
+    its dispute figures are shown as the marts hold them."""
+    if not reader.catalog.has("marts.fct_order_lines", "has_dispute"):
+        return True
+    return reader.value(
+        "select exists (select 1 from marts.fct_order_lines where has_dispute is not null)"
+    )
+
+
 def _data_span(reader: _Reader) -> tuple[dt.date, list[str]]:
     first_day = reader.value("select min(ordered_date) from marts.fct_order_lines")
     currencies = [
@@ -340,9 +358,10 @@ def _data_span(reader: _Reader) -> tuple[dt.date, list[str]]:
 # ── headline and trend ─────────────────────────────────────────────────────────────────────────
 
 
-def _weekly_trend(reader: _Reader, week: Week) -> list[dict]:
+def _weekly_trend(reader: _Reader, week: Week, no_disputes: str) -> list[dict]:
     """One row per week for the TREND_WEEKS weeks ending with `week`, zeros where nothing
-    happened: order lines and spend by order date; disputes and money lost by dispute date."""
+    happened: order lines and spend by order date; disputes and money lost by dispute date
+    (None when no dispute data was loaded)."""
     first = week.shifted(1 - TREND_WEEKS)
     weeks = {first.shifted(offset).monday: offset for offset in range(TREND_WEEKS)}
     trend = [
@@ -370,7 +389,7 @@ def _weekly_trend(reader: _Reader, week: Week) -> list[dict]:
         [first.monday, week.shifted(1).monday],
     ):
         trend[weeks[row["monday"]]].update(row)
-    if reader.catalog.has("marts.fct_disputes", "opened_date", "loss_amount"):
+    if not no_disputes and reader.catalog.has("marts.fct_disputes", "opened_date", "loss_amount"):
         for entry in trend:
             entry["disputes"], entry["loss"] = 0, Decimal(0)
         for row in reader.rows(
@@ -390,10 +409,16 @@ def _weekly_trend(reader: _Reader, week: Week) -> list[dict]:
 
 
 def _headline(
-    reader: _Reader, this_week: dict, last_week: dict, verdicts: _Verdicts
+    reader: _Reader, this_week: dict, last_week: dict, verdicts: _Verdicts, no_disputes: str
 ) -> list[Figure]:
-    disputes_missing = reader.catalog.require("marts.fct_disputes", "opened_date", "loss_amount")
-    alerts_missing = reader.catalog.require("marts.fct_supplier_weeks", "ordered_week", "is_alert")
+    disputes_missing = (
+        reader.catalog.require("marts.fct_disputes", "opened_date", "loss_amount") or no_disputes
+    )
+    # without disputes, no rate can cross its limit and no supplier can be rated avoid
+    alerts_missing = (
+        reader.catalog.require("marts.fct_supplier_weeks", "ordered_week", "is_alert")
+        or no_disputes
+    )
     alerts = (None, None)
     if not alerts_missing:
         alerts = tuple(
@@ -433,7 +458,7 @@ def _headline(
             alerts[1],
             alerts_missing,
         ),
-        Figure("Suppliers rated avoid", "count", current_avoid, previous_avoid),
+        Figure("Suppliers rated avoid", "count", current_avoid, previous_avoid, no_disputes),
     ]
 
 
@@ -545,15 +570,16 @@ _VERDICT_COLUMNS = [
 ]
 
 
-def _verdict_changes(verdicts: _Verdicts) -> Section:
+def _verdict_changes(verdicts: _Verdicts, no_disputes: str) -> Section:
     section = Section(
         "verdict_changes",
         "Verdict changes",
         columns=_VERDICT_COLUMNS,
         empty="No supplier's verdict changed.",
     )
-    if verdicts.current is None:
-        section.unavailable = verdicts.note
+    if verdicts.current is None or no_disputes:
+        # without disputes every verdict is insufficient_data: no change would mean anything
+        section.unavailable = verdicts.note or no_disputes
         return section
     if verdicts.previous is None:
         section.note = (
@@ -597,7 +623,7 @@ def _verdict_changes(verdicts: _Verdicts) -> Section:
 # ── sections from the marts ────────────────────────────────────────────────────────────────────
 
 
-def _alerts(reader: _Reader, week: Week) -> Section:
+def _alerts(reader: _Reader, week: Week, no_disputes: str) -> Section:
     section = Section(
         "alerts",
         "Spike alerts",
@@ -620,19 +646,22 @@ def _alerts(reader: _Reader, week: Week) -> Section:
         ],
         empty=f"No supplier crossed a control limit in the {ALERT_WEEKS} order weeks to {week}.",
     )
-    section.unavailable = reader.catalog.require(
-        "marts.fct_supplier_weeks",
-        "supplier_id",
-        "ordered_week",
-        "week_shipped_lines",
-        "week_defect_lines",
-        "week_defect_ratio",
-        "defect_ratio_upper_limit",
-        "is_defect_alert",
-        "week_not_received_lines",
-        "week_not_received_rate",
-        "not_received_rate_upper_limit",
-        "is_not_received_alert",
+    section.unavailable = (
+        reader.catalog.require(
+            "marts.fct_supplier_weeks",
+            "supplier_id",
+            "ordered_week",
+            "week_shipped_lines",
+            "week_defect_lines",
+            "week_defect_ratio",
+            "defect_ratio_upper_limit",
+            "is_defect_alert",
+            "week_not_received_lines",
+            "week_not_received_rate",
+            "not_received_rate_upper_limit",
+            "is_not_received_alert",
+        )
+        or no_disputes
     )
     if section.unavailable:
         return section
@@ -693,7 +722,7 @@ def _product_titles(reader: _Reader) -> str:
     return "select distinct product_id, null as product_title from marts.fct_order_lines"
 
 
-def _costliest(reader: _Reader, week: Week, key: str) -> Section:
+def _costliest(reader: _Reader, week: Week, key: str, no_disputes: str) -> Section:
     by_supplier = key == "supplier"
     section = Section(
         f"costliest_{key}s",
@@ -715,8 +744,11 @@ def _costliest(reader: _Reader, week: Week, key: str) -> Section:
         # disputes may have been opened, and cost nothing or been more than made good
         empty=f"No {key} lost money on the disputes opened this week.",
     )
-    section.unavailable = reader.catalog.require(
-        "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"
+    section.unavailable = (
+        reader.catalog.require(
+            "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"
+        )
+        or no_disputes
     )
     if section.unavailable:
         return section
@@ -777,15 +809,15 @@ def _costliest(reader: _Reader, week: Week, key: str) -> Section:
     return section
 
 
-def _costliest_suppliers(reader: _Reader, week: Week) -> Section:
-    return _costliest(reader, week, "supplier")
+def _costliest_suppliers(reader: _Reader, week: Week, no_disputes: str) -> Section:
+    return _costliest(reader, week, "supplier", no_disputes)
 
 
-def _costliest_products(reader: _Reader, week: Week) -> Section:
-    return _costliest(reader, week, "product")
+def _costliest_products(reader: _Reader, week: Week, no_disputes: str) -> Section:
+    return _costliest(reader, week, "product", no_disputes)
 
 
-def _switches(reader: _Reader, week: Week) -> Section:
+def _switches(reader: _Reader, week: Week, no_disputes: str) -> Section:
     section = Section(
         "switches",
         "Recommended switches",
@@ -804,12 +836,16 @@ def _switches(reader: _Reader, week: Week) -> Section:
         ],
         empty="No product ordered this week has a better supplier that would save money.",
     )
-    section.unavailable = reader.catalog.require(
-        "marts.fct_product_suppliers",
-        "product_id",
-        "supplier_id",
-        "recommended_supplier_id",
-        "saving_per_100_orders",
+    # a supplier is better than another by its dispute rates
+    section.unavailable = (
+        reader.catalog.require(
+            "marts.fct_product_suppliers",
+            "product_id",
+            "supplier_id",
+            "recommended_supplier_id",
+            "saving_per_100_orders",
+        )
+        or no_disputes
     )
     if section.unavailable:
         return section
@@ -849,7 +885,7 @@ def _switches(reader: _Reader, week: Week) -> Section:
     return section
 
 
-def _deadlines(reader: _Reader, as_of: dt.date) -> Section:
+def _deadlines(reader: _Reader, as_of: dt.date, no_disputes: str) -> Section:
     section = Section(
         "deadlines",
         "Deadlines coming up",
@@ -877,6 +913,12 @@ def _deadlines(reader: _Reader, as_of: dt.date) -> Section:
     )
     if section.unavailable:
         return section
+    if no_disputes:
+        # the late orders still need a dispute opened; only which already have one is unknown
+        section.note += (
+            " No dispute file has been loaded: a late order is listed even if you have opened "
+            "its dispute, and no open dispute is listed to escalate."
+        )
     section.rows = reader.rows(
         """
         select
@@ -1207,12 +1249,13 @@ def format_value(value: object, kind: str = "text") -> str:
     if kind == "date":
         return Plain(f"{value:%Y-%m-%d}")
     if kind == "days_left":
+        # Whole days elapsed either way, as age_days counts them: 4.9 days past is overdue by
+        # 4 days, as 2.7 days ahead is in 2 days.
+        days = math.floor(abs(value))
+        plural = "s" if days > 1 else ""
         if value <= 0:
-            days = max(1, math.ceil(-value))
-            return Plain(f"overdue by {days} day{'s' if days > 1 else ''}")
-        if value < 1:
-            return Plain("within a day")
-        return Plain(f"in {math.floor(value)} day{'s' if value >= 2 else ''}")
+            return Plain(f"overdue by {days} day{plural}" if days else "overdue by less than a day")
+        return Plain(f"in {days} day{plural}" if days else "within a day")
     if kind == "verdict":
         label = VERDICT_LABELS.get(value)
         return Plain(label) if label else escape_controls(str(value))
@@ -1291,7 +1334,10 @@ def save_report(rendered: RenderedReport, directory: Path) -> list[Path]:
         except OSError as error:
             raise ReportError(f"cannot write {path}: {error.strerror}") from None
         finally:
-            partial.unlink(missing_ok=True)
+            # where the write failed the cleanup may too (a read-only disk): the write's error
+            # is the one to tell
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
         written.append(path)
     return written
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import re
 import shutil
 import subprocess
@@ -15,18 +16,22 @@ from typing import NamedTuple
 import duckdb
 import pytest
 from click.testing import CliRunner, Result
+from playwright.sync_api import sync_playwright
 
+from dropscore import pipeline
 from dropscore.cli import cli
 from dropscore.config import Settings
 from dropscore.history import HISTORY_TABLE, record_verdicts
 from dropscore.report import (
     ALERT_WEEKS,
+    NO_DISPUTE_DATA,
     Report,
     ReportError,
     Section,
     Week,
     build_report,
     charts,
+    format_value,
     markdown_escape,
     render_html,
     render_markdown,
@@ -102,6 +107,7 @@ def week_bounds(week: Week) -> list[dt.date]:
 def test_headline_figures_match_the_marts(built_settings):
     report = build_report(built_settings.warehouse_path, CHOSEN_WEEK)
     figures = {figure.label: figure for figure in report.headline}
+    assert [figure.label for figure in report.headline if figure.unavailable] == []
 
     for week, attribute in ((CHOSEN_WEEK, "value"), (CHOSEN_WEEK.shifted(-1), "previous")):
         ((lines, orders, spend),) = published(
@@ -212,6 +218,23 @@ def test_deadlines_list_every_deadline_in_the_mart_overdue_first(built_settings)
     assert lefts == sorted(lefts)
 
 
+@pytest.mark.parametrize(
+    ("days_left", "shown"),
+    [
+        (-4.016, "overdue by 4 days"),  # the dashboard shows -4.0
+        (-4.0, "overdue by 4 days"),
+        (-1.249, "overdue by 1 day"),
+        (-0.3, "overdue by less than a day"),
+        (0.0, "overdue by less than a day"),  # as the mart's is_overdue: deadline_at <= as_of_at
+        (0.5, "within a day"),
+        (1.0, "in 1 day"),
+        (2.7, "in 2 days"),
+    ],
+)
+def test_deadlines_count_whole_days_elapsed_either_way(days_left, shown):
+    assert format_value(days_left, "days_left") == shown
+
+
 def test_data_health_shows_every_load(built_settings):
     report = build_report(built_settings.warehouse_path, CHOSEN_WEEK)
     sections = {section.key: section for section in report.sections}
@@ -305,6 +328,82 @@ def test_without_a_published_warehouse_the_report_says_to_run_first(settings):
     assert result.stderr == (
         f"Error: no published warehouse at {settings.warehouse_path}; run `dropscore run` first\n"
     )
+
+
+def test_a_report_that_cannot_be_written_is_a_one_line_error_even_when_cleanup_fails(
+    built_settings, tmp_path
+):
+    # On a read-only disk, removing the half-written file fails as the write did. A directory
+    # where the report writes its temporary file (named for this process) refuses both, as root
+    # too.
+    path = tmp_path / f"{CHOSEN_WEEK.label}.md"
+    (tmp_path / f".{path.name}.{os.getpid()}.tmp").mkdir()
+
+    result = report_command(
+        built_settings, "--week", CHOSEN_WEEK.label, "--format", "md", "--out", str(tmp_path)
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == f"Error: cannot write {path}: Is a directory\n"
+    assert not path.exists()
+
+
+# ── without dispute data ───────────────────────────────────────────────────────────────────────
+
+DISPUTE_FIGURES = [
+    "Disputes opened",
+    "Money lost on disputes opened",
+    f"Spike alerts in the last {ALERT_WEEKS} order weeks",
+    "Suppliers rated avoid",
+]
+DISPUTE_SECTIONS = [
+    "verdict_changes",
+    "alerts",
+    "costliest_suppliers",
+    "costliest_products",
+    "switches",
+]
+
+
+@pytest.fixture(scope="module")
+def orders_only(tmp_path_factory, sample_exports) -> Settings:
+    """A home built from the orders export alone: no dispute file was ever loaded."""
+    settings = Settings(home=tmp_path_factory.mktemp("orders-only-home"))
+    pipeline.run(settings, [sample_exports.orders])
+    return settings
+
+
+def test_without_dispute_data_what_needs_disputes_is_not_in_your_data_not_zero(orders_only):
+    # the warehouse's own "not in your data": NULL, not false
+    assert published(orders_only, "select count(has_dispute) from marts.fct_order_lines") == [(0,)]
+
+    report = build_report(orders_only.warehouse_path)
+
+    figures = {figure.label: figure for figure in report.headline}
+    assert {label: figures[label].unavailable for label in DISPUTE_FIGURES} == dict.fromkeys(
+        DISPUTE_FIGURES, NO_DISPUTE_DATA
+    )
+    assert figures["Order lines placed"].unavailable == ""
+    sections = {section.key: section for section in report.sections}
+    assert {key: sections[key].unavailable for key in DISPUTE_SECTIONS} == dict.fromkeys(
+        DISPUTE_SECTIONS, NO_DISPUTE_DATA
+    )
+    assert "no open dispute is listed to escalate" in sections["deadlines"].note
+    markdown, html = render_markdown(report), render_html(report)
+    for label in DISPUTE_FIGURES:
+        assert f"| {label} | {NO_DISPUTE_DATA} | | |" in markdown
+        assert f'<td>{label}</td>\n  <td colspan="3" class="unavailable">{NO_DISPUTE_DATA}' in html
+    for document in (markdown, html):
+        assert "No dispute file has been loaded: disputes, money lost, spike alerts" in document
+        for all_clear in (
+            "No supplier is rated avoid.",
+            "No supplier crossed a control limit",
+            "No supplier lost money",
+            "No product lost money",
+            "No product ordered this week has a better supplier",
+        ):
+            assert all_clear not in document
+    assert "Money lost on disputes opened in each" not in html  # no chart of zeros
 
 
 # ── a hostile export: escaping, and a week without orders ──────────────────────────────────────
@@ -473,6 +572,52 @@ def test_html_is_self_contained_with_no_script_and_no_web_address(hostile):
     assert len(re.findall(r'<img src="data:image/png;base64,', html)) >= 2
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert not RAW_CONTROLS.search(html)
+
+
+# Long enough, unbroken, to widen an unwrapped table to thousands of pixels.
+LONG_NAME = "Shenzhen" + "Gadget" * 102
+
+
+@pytest.fixture
+def long_name_home(built_settings, tmp_path) -> Settings:
+    """A copy of the built warehouse in which a supplier rated avoid, listed under Verdict
+    changes, is named LONG_NAME."""
+    settings = Settings(home=tmp_path / "home")
+    settings.home.mkdir()
+    shutil.copyfile(built_settings.warehouse_path, settings.build_path)
+    connection = connect_build(settings)
+    try:
+        for mart in ("marts.fct_supplier_scorecard", "marts.dim_suppliers"):
+            connection.execute(
+                f"update {mart} set supplier_name = ? where supplier_id = ("
+                " select min(supplier_id) from marts.fct_supplier_scorecard"
+                " where verdict = 'avoid')",
+                [LONG_NAME],
+            )
+    finally:
+        connection.close()
+    publish(settings)
+    return settings
+
+
+def test_a_long_supplier_name_wraps_instead_of_widening_the_mailed_page(long_name_home):
+    html = render_html(build_report(long_name_home.warehouse_path))
+    assert f'<td class="text">{LONG_NAME}</td>' in html
+    assert "overflow-wrap: anywhere" in html
+
+    window = 1024
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("DROPSCORE_CHROMIUM", "/usr/bin/chromium"),
+            args=["--no-sandbox", "--disable-gpu"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": window, "height": 800})
+            page.set_content(html)
+            width = page.evaluate("document.documentElement.scrollWidth")
+        finally:
+            browser.close()
+    assert width <= window
 
 
 def test_markdown_escapes_what_the_data_says(hostile):
