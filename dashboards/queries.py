@@ -11,6 +11,9 @@ lists what each page asks for; `missing_expected()` tells the data health page w
 
 Queries aggregate in DuckDB and LIMIT what a table shows: nothing here pulls `fct_order_lines`
 whole into pandas, so a page stays fast on a warehouse of millions of order lines.
+
+Text comes back with its control characters and bidirectional overrides written as escapes
+(`escaped`), so no page can show a stranger's name that reverses or hides what follows it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import json
 import os
 import threading
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ import streamlit as st
 
 from dropscore import sql as sandbox
 from dropscore.config import Settings
+from dropscore.controls import escape_controls
 from dropscore.warehouse import warehouse_version
 
 VERDICT_ORDER = ("avoid", "watch", "insufficient_data", "good")
@@ -54,6 +58,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     SCORECARD: (
         "supplier_id",
         "supplier_name",
+        "has_dispute_data",
         "verdict",
         "verdict_reason",
         "risk_rank",
@@ -292,10 +297,36 @@ def _connection(version: str) -> Iterator[duckdb.DuckDBPyConnection]:
         connection.close()
 
 
+KEYS = ("supplier_id",)
+"""Columns a page hands back to a query (a drill-down's store id): fetched as stored, or the
+lookup would miss; `ui` escapes them where it shows them."""
+
+
+def escaped(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """`frame` with the text of `columns` safe to show: control characters, bidirectional
+    overrides and non-characters written as escapes (`\\u202e`), as the weekly report and the
+    terminal write them. A supplier name holding an unclosed right-to-left override would
+    otherwise reverse whatever follows it on the page: the rest of a label, a store id, a rate."""
+    for column in columns:
+        if column not in frame.columns or frame[column].dtype.kind != "O":
+            continue
+        values = frame[column]
+        # Almost no column holds one: a single pass over the joined text tells, in C.
+        joined = "".join(v for v in values.dropna().tolist() if isinstance(v, str))
+        if escape_controls(joined) != joined:
+            frame = frame.assign(**{column: values.map(_escaped_value, na_action="ignore")})
+    return frame
+
+
+def _escaped_value(value: object) -> object:
+    return escape_controls(value) if isinstance(value, str) else value
+
+
 @st.cache_data(show_spinner=False, max_entries=1024)
 def _fetch(version: str, sql: str, params: tuple) -> pd.DataFrame:
     with _connection(version) as connection:
-        return connection.execute(sql, list(params)).df()
+        frame = connection.execute(sql, list(params)).df()
+    return escaped(frame, [column for column in frame.columns if column not in KEYS])
 
 
 def fetch(sql: str, params: Sequence = ()) -> pd.DataFrame:
@@ -402,6 +433,16 @@ def has_order_lines() -> bool:
         return False
     frame = fetch(f"select count(*) as lines from (select 1 from {ORDER_LINES} limit 1)")
     return not frame.empty and int(frame.iloc[0, 0]) > 0
+
+
+def has_dispute_data() -> bool:
+    """Whether any dispute has been loaded. Without, every dispute-based figure is NULL, and a
+    page that finds no alert, no dispute or no better supplier must say "not in your data": an
+    empty list there would read as good news."""
+    if not has(SCORECARD, "has_dispute_data"):
+        return True  # a warehouse from before the flag: its NULLs still show as not in the data
+    frame = fetch(f"select coalesce(bool_or(has_dispute_data), false) from {SCORECARD}")
+    return not frame.empty and bool(frame.iloc[0, 0])
 
 
 # --- the as-of date and windows --------------------------------------------------------------
@@ -1124,7 +1165,10 @@ def _dbt_results(path: str, stamp: int) -> DbtResults | None:
         finished_at=finished if finished.tzinfo else finished.replace(tzinfo=dt.UTC),
         elapsed_seconds=float(results.get("elapsed_time") or 0),
         statuses=statuses,
-        problems=pd.DataFrame(problems, columns=["node", "status", "message"]),
+        # A failing node's message can quote data.
+        problems=escaped(
+            pd.DataFrame(problems, columns=["node", "status", "message"]), ["node", "message"]
+        ),
     )
 
 
@@ -1182,7 +1226,11 @@ def _run_sql(version: str, sql: str, max_rows: int, timeout_seconds: float) -> S
     result = sandbox.run_query(
         warehouse_path(), sql, max_rows=max_rows, timeout_seconds=timeout_seconds
     )
-    return SqlResult(result.to_dataframe(), result.truncated, result.elapsed_seconds)
+    rows = result.to_dataframe()
+    rows = escaped(rows, rows.columns)
+    # Column names too: a pivot names its columns after the values it lists.
+    rows.columns = sandbox.unique_names([escape_controls(str(name)) for name in rows.columns])
+    return SqlResult(rows, result.truncated, result.elapsed_seconds)
 
 
 def run_sql(sql: str, max_rows: int, timeout_seconds: float) -> SqlResult:

@@ -3,22 +3,28 @@ CSV downloads.
 
 Names and titles come from strangers' stores, so they are only ever shown through elements that
 do not parse Markdown or HTML: dataframes, `st.text`, selectbox options. Metric labels and values,
-titles, captions and alerts hold only this app's own words and numbers.
+titles, captions and alerts hold only this app's own words and numbers. Text from the warehouse
+arrives with its control characters and bidirectional overrides as escapes (`queries.escaped`);
+the store ids a page hands back to a query are escaped here, where tables and downloads show them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 
 import pandas as pd
 import streamlit as st
 
 from dashboards import queries
+from dropscore.controls import escape_controls
 from dropscore.safe_csv import dataframe_csv
 
 NOT_IN_DATA = "not in your data"
+
+NO_DISPUTES = "no disputes in your data"  # the scorecard's own words for the reason
 
 ROW_HEIGHT = 35  # st.dataframe's row height in pixels
 
@@ -71,12 +77,25 @@ def window_label(start: dt.date | None) -> str:
 
 _MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!|~:$&="})
 
+# Streamlit (remark-gfm) links a bare `http://`, `www.` or e-mail address after the Markdown is
+# parsed, when the backslash escapes are gone, so those are broken with an invisible word joiner.
+_AUTOLINK_STARTS = re.compile(r"(?i)(?<=[a-z]:)(?=//)|(?<=www)(?=\.)|(?<=@)")
+WORD_JOINER = "\u2060"
+
 
 def escape_markdown(text: object) -> str:
     """Text that Markdown shows literally: every character with a meaning is backslash-escaped,
-    and line breaks are kept as spaces so a message stays one line. For the rare place where a
-    message that may quote data must go into an alert."""
-    return " ".join(str(text).split()).translate(_MARKDOWN_SPECIAL)
+    nothing is made a link, control characters are shown as escapes and line breaks as spaces,
+    so a message stays one line. For the rare place where a message that may quote data must go
+    into an alert."""
+    text = escape_controls(" ".join(str(text).split()))
+    return _AUTOLINK_STARTS.sub(WORD_JOINER, text).translate(_MARKDOWN_SPECIAL)
+
+
+def without_disputes(what: str) -> str:
+    """A caption for a list that needs disputes when none are loaded: an empty list there
+    would read as "nothing wrong"."""
+    return f"{what}: {NOT_IN_DATA} (no disputes have been loaded)."
 
 
 def is_missing(value: object) -> bool:
@@ -199,7 +218,7 @@ def table(
     absent = [c for c in shown if not frame.empty and frame[c].isna().all()]
     shown = [c for c in shown if c not in absent]
     event = st.dataframe(
-        frame,
+        queries.escaped(frame, queries.KEYS),
         key=key,
         hide_index=True,
         width="stretch",
@@ -240,14 +259,21 @@ def open_supplier(supplier_id: str) -> None:
     st.switch_page(SUPPLIER_PAGE, query_params={"supplier": str(supplier_id)})
 
 
+def download_csv(frame: pd.DataFrame) -> str:
+    """What a download holds: the text as the table shows it, control characters and bidi
+    overrides as escapes (a spreadsheet would reverse the text after an override too), and cells
+    a spreadsheet would run as a formula neutralised."""
+    return dataframe_csv(queries.escaped(frame, queries.KEYS))
+
+
 def download(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download CSV") -> None:
-    """A CSV download; text cells a spreadsheet would run as a formula are neutralised.
+    """A CSV download of `frame` (see `download_csv`).
 
     The file is made with the page (tables are capped, so it is cheap), so a click downloads
     it at once instead of waiting for another script run to make it."""
     st.download_button(
         label,
-        data=dataframe_csv(frame),
+        data=download_csv(frame),
         file_name=file_name,
         mime="text/csv",
         key=key,

@@ -4,7 +4,9 @@ screenshot of each kept under test-artifacts/browser/ (git-ignored).
 
 One supplier is named `<img src=x onerror=alert(1)>` in the orders export before the run: it
 must show as literal text and never run. Another is named like a spreadsheet formula: the CSV
-download must defuse it.
+download must defuse it. A third holds an unclosed right-to-left override, which must show as
+the escape `\u202e` instead of reversing what follows it; a fourth holds a link and an e-mail
+address, which an error message quoting it must not make clickable.
 
 Chromium is the Debian package (/usr/bin/chromium, or DROPSCORE_CHROMIUM); without it this test
 fails rather than skips, so a missing browser cannot pass CI silently.
@@ -44,6 +46,8 @@ CHROMIUM_ARGS = [
 ARTIFACTS = PROJECT_DIR / "test-artifacts" / "browser"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 FORMULA_NAME = '=HYPERLINK("http://example.com/x","click")'
+BIDI_NAME = "Bright Lighting \u202eOfficial Store"
+LINK_NAME = "Shop http://www.evil.example, user@example.com"
 TIMEOUT_MS = 30_000
 
 
@@ -88,8 +92,18 @@ def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
 @pytest.fixture(scope="module")
 def hostile_home(tmp_path_factory) -> tuple[Settings, str, str]:
     exports = generate(tmp_path_factory.mktemp("browser-exports"), orders=800, seed=5)
-    html_supplier, formula_supplier = busiest_suppliers(exports.orders, 2)
-    rename_suppliers(exports.orders, {html_supplier: HOSTILE_NAME, formula_supplier: FORMULA_NAME})
+    html_supplier, formula_supplier, bidi_supplier, link_supplier = busiest_suppliers(
+        exports.orders, 4
+    )
+    rename_suppliers(
+        exports.orders,
+        {
+            html_supplier: HOSTILE_NAME,
+            formula_supplier: FORMULA_NAME,
+            bidi_supplier: BIDI_NAME,
+            link_supplier: LINK_NAME,
+        },
+    )
     settings = Settings(home=tmp_path_factory.mktemp("browser-home"))
     run(settings, [exports.orders, exports.disputes])
     return settings, html_supplier, formula_supplier
@@ -244,6 +258,21 @@ def test_supplier_page_shows_a_hostile_name_as_text(page, dashboard_url, hostile
     finish(page, "3-supplier")
 
 
+def test_supplier_page_shows_a_bidi_override_as_an_escape(page, dashboard_url, hostile_home):
+    settings = hostile_home[0]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        (supplier,) = con.execute(
+            "select supplier_id from marts.dim_suppliers where supplier_name = ?", [BIDI_NAME]
+        ).fetchone()
+    open_page(page, f"{dashboard_url}/supplier?supplier={supplier}", "Supplier")
+    escaped = BIDI_NAME.replace("\u202e", "\\u202e")
+    expect(page.get_by_test_id("stText").first).to_have_text(f"{escaped}  —  store id {supplier}")
+    expect(page.get_by_role("combobox", name="Supplier")).to_have_value(
+        re.compile("^" + re.escape(f"{escaped}  ·  "))
+    )
+    finish(page, "3-supplier-bidi")
+
+
 def test_products(page, dashboard_url):
     open_page(page, f"{dashboard_url}/products", "Products")
     expect(page.get_by_role("heading", name="Switches worth making")).to_be_visible()
@@ -283,6 +312,20 @@ def test_sql_runs_a_query_and_refuses_a_write(page, dashboard_url, hostile_home)
     expect(page.get_by_test_id("stAlertContentError").get_by_role("paragraph")).to_have_text(
         "refused: the warehouse is read-only (DROP)"
     )
+
+
+def test_sql_error_quoting_a_link_or_an_address_makes_no_link(page, dashboard_url):
+    open_page(page, f"{dashboard_url}/sql", "SQL")
+    page.get_by_role("textbox", name="One read-only statement").fill(
+        "select cast(supplier_name as integer) from marts.dim_suppliers "
+        "where supplier_name like 'Shop http%'"
+    )
+    page.get_by_role("button", name="Run").click()
+    settle(page)
+    error = page.get_by_test_id("stAlertContentError")
+    expect(error).to_contain_text("Could not convert string 'Shop http:")
+    expect(error.locator("a")).to_have_count(0)
+    finish(page, "6-sql-error")
 
 
 def test_data_health(page, dashboard_url):

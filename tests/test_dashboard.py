@@ -8,16 +8,19 @@ import ast
 import csv
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from dashboards import queries, ui
 from dropscore.config import PROJECT_DIR, Settings
+from dropscore.controls import escape_controls
 from dropscore.pipeline import build, run
 from dropscore.safe_csv import dataframe_csv
 from ingest.generate import generate
@@ -43,6 +46,11 @@ TITLES = {
 }
 HOSTILE_NAME = "<img src=x onerror=alert(1)>"
 FORMULA_NAME = '=HYPERLINK("http://example.com/x","click")'
+BIDI_NAME = "Bright Lighting \u202eOfficial Store"  # an unclosed right-to-left override
+LINK_NAME = "Shop http://www.evil.example, user@example.com"
+# What `escape_controls` writes as escapes, but line breaks: the dashboard's own texts have them
+# (the SQL editor's example, the warehouse's descriptions).
+CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 
 
 def published(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:
@@ -94,14 +102,18 @@ def metric(app: AppTest, label: str) -> str:
     return values[0]
 
 
-def rename_supplier(orders_csv: Path, names: dict[str, str]) -> None:
-    """Give suppliers new names in a generated orders.csv, quoting as CSV needs."""
+def rename_supplier(
+    orders_csv: Path, names: dict[str, str], ids: dict[str, str] | None = None
+) -> None:
+    """Give suppliers new names (and store ids) in a generated orders.csv, quoting as CSV
+    needs."""
     with open(orders_csv, newline="", encoding="utf-8") as file:
         rows = list(csv.reader(file))
     column = rows[0].index("supplier_name")
     supplier = rows[0].index("supplier_id")
     for row in rows[1:]:
         row[column] = names.get(row[supplier], row[column])
+        row[supplier] = (ids or {}).get(row[supplier], row[supplier])
     with open(orders_csv, "w", newline="", encoding="utf-8") as file:
         csv.writer(file, lineterminator="\n").writerows(rows)
 
@@ -117,13 +129,40 @@ def worst_suppliers(truth_csv: Path, count: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hostile_settings(tmp_path_factory) -> Settings:
-    """A warehouse where two suppliers are named by an attacker: one with HTML, one with a
-    spreadsheet formula."""
+    """A warehouse where suppliers are named by an attacker: with HTML, a spreadsheet formula,
+    a right-to-left override and a link; and one whose store id holds an override."""
     exports = generate(tmp_path_factory.mktemp("hostile-exports"), orders=1_500, seed=5)
-    html_supplier, formula_supplier = worst_suppliers(exports.truth, 2)
-    rename_supplier(exports.orders, {html_supplier: HOSTILE_NAME, formula_supplier: FORMULA_NAME})
+    worst = worst_suppliers(exports.truth, 3)
+    html_supplier, formula_supplier, bidi_supplier = worst
+    with open(exports.truth, newline="") as file:
+        others = sorted({row["supplier_id"] for row in csv.DictReader(file)} - set(worst))
+    link_supplier, odd_supplier = others[:2]
+    rename_supplier(
+        exports.orders,
+        {
+            html_supplier: HOSTILE_NAME,
+            formula_supplier: FORMULA_NAME,
+            bidi_supplier: BIDI_NAME,
+            link_supplier: LINK_NAME,
+        },
+        ids={odd_supplier: odd_store_id(odd_supplier)},
+    )
     settings = Settings(home=tmp_path_factory.mktemp("hostile-home"))
     run(settings, [exports.orders, exports.disputes])
+    return settings
+
+
+def odd_store_id(supplier: str) -> str:
+    """A store id with a right-to-left override in it: shown as is, 1103\u202e095897 would read
+    1103798590."""
+    return f"{supplier[:4]}\u202e{supplier[4:]}"
+
+
+@pytest.fixture(scope="module")
+def orders_only_settings(tmp_path_factory, sample_exports) -> Settings:
+    """A home built from the orders export alone: no dispute has been loaded."""
+    settings = Settings(home=tmp_path_factory.mktemp("orders-only-home"))
+    run(settings, [sample_exports.orders])
     return settings
 
 
@@ -925,3 +964,240 @@ def test_escape_markdown_leaves_nothing_for_markdown_to_interpret():
     assert ui.escape_markdown("a *b* <i>c</i>\n:red[d] $e$ [f](g)") == (
         r"a \*b\* \<i\>c\</i\> \:red\[d\] \$e\$ \[f\]\(g\)"
     )
+
+
+def on_screen(app: AppTest) -> list[str]:
+    """Every string the page sends to the browser: texts, labels, options and help, table cells
+    and headers, and the charts' specs and data."""
+    strings: list[str] = []
+
+    def collect(message) -> None:
+        for field, value in message.ListFields():
+            for item in value if field.is_repeated else [value]:
+                if field.type == field.TYPE_MESSAGE:
+                    collect(item)
+                elif field.type == field.TYPE_STRING and field.name == "spec":
+                    strings.extend(json_strings(json.loads(item)))
+                elif field.type == field.TYPE_STRING:
+                    strings.append(item)
+                elif field.type == field.TYPE_BYTES and field.name == "data" and item:
+                    frame = convert_arrow_bytes_to_pandas_df(item)
+                    strings.extend(str(column) for column in frame.columns)
+                    strings.extend(v for v in frame.to_numpy().ravel() if isinstance(v, str))
+
+    def walk(node) -> None:
+        if getattr(node, "proto", None) is not None:
+            collect(node.proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(app.main)
+    walk(app.sidebar)
+    return strings
+
+
+def json_strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.items() for part in item for s in json_strings(part)]
+    if isinstance(value, list):
+        return [s for item in value for s in json_strings(item)]
+    return []
+
+
+def hostile_supplier(settings: Settings, name: str) -> str:
+    return published(
+        settings,
+        "select supplier_id from marts.fct_supplier_scorecard where supplier_name = ?",
+        [name],
+    )[0][0]
+
+
+def published_verdict(settings: Settings, supplier: str) -> str:
+    return published(
+        settings,
+        "select verdict from marts.fct_supplier_scorecard where supplier_id = ?",
+        [supplier],
+    )[0][0]
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_control_characters_and_bidi_overrides_from_the_data_are_shown_as_escapes(
+    hostile_settings, monkeypatch, page
+):
+    """An unclosed right-to-left override in a name would reverse whatever follows it: the rest
+    of the picker's label, the store id under it, a rate in the same row."""
+    supplier = hostile_supplier(hostile_settings, BIDI_NAME)
+    app = open_page(hostile_settings.home, page, monkeypatch, {"supplier": supplier})
+    shown = on_screen(app)
+    assert [text for text in shown if CONTROLS.search(text)] == [], page
+    if page == "supplier":
+        escaped = escape_controls(BIDI_NAME)
+        assert f"{escaped}  —  store id {supplier}" in texts(app)
+        verdict = ui.VERDICT_LABELS[published_verdict(hostile_settings, supplier)]
+        assert f"{escaped}  ·  {verdict}" in app.selectbox(key="supplier").options
+    if page == "suppliers":
+        assert escape_controls(BIDI_NAME) in list(app.dataframe[0].value["supplier_name"])
+
+
+def test_a_dbt_message_quoting_data_shows_control_characters_as_escapes(
+    hostile_settings, tmp_path, monkeypatch
+):
+    home = copy_home(hostile_settings, tmp_path / "failed")
+    home.dbt_target_path.mkdir()
+    (home.dbt_target_path / "run_results.json").write_text(
+        json.dumps(
+            {
+                "metadata": {"generated_at": "2026-11-23T08:00:00Z"},
+                "elapsed_time": 3.0,
+                "results": [
+                    {
+                        "unique_id": "model.dropscore.dim_suppliers",
+                        "status": "error",
+                        "message": f"Could not convert string '{BIDI_NAME}' to INT32",
+                    }
+                ],
+            }
+        )
+    )
+    app = open_page(home.home, "health", monkeypatch)
+    problems = frame_with(app, "node", "message")
+    assert list(problems["message"]) == [
+        f"Could not convert string '{escape_controls(BIDI_NAME)}' to INT32"
+    ]
+    assert [text for text in on_screen(app) if CONTROLS.search(text)] == []
+
+
+def test_sql_results_and_errors_show_control_characters_as_escapes(hostile_settings, monkeypatch):
+    app = open_page(hostile_settings.home, "sql", monkeypatch)
+    run_sql(app, "select supplier_id, supplier_name from marts.dim_suppliers order by 1")
+    assert escape_controls(BIDI_NAME) in list(frame_with(app, "supplier_name")["supplier_name"])
+    run_sql(app, f'select 1 as "{BIDI_NAME}"')  # a column named with a pasted name
+    assert len(frame_with(app, escape_controls(BIDI_NAME))) == 1
+    run_sql(
+        app,
+        "select cast(supplier_name as integer) from marts.dim_suppliers "
+        "where supplier_name like 'Bright Lighting%'",
+    )
+    assert escape_controls(BIDI_NAME) in rendered(app.error[0].value)
+    assert [text for text in on_screen(app) if CONTROLS.search(text)] == []
+
+
+def test_a_store_id_with_a_bidi_override_is_shown_escaped_and_still_opens_its_supplier(
+    hostile_settings, monkeypatch
+):
+    """A store id is handed back to queries as stored, so it is escaped only where shown."""
+    (supplier,) = published(
+        hostile_settings,
+        "select supplier_id from marts.fct_supplier_scorecard where supplier_id like '%\u202e%'",
+    )[0]
+    escaped = escape_controls(supplier)
+    app = open_page(hostile_settings.home, "suppliers", monkeypatch)
+    table = app.dataframe[0].value
+    assert escaped in list(table["supplier_id"])
+    assert [text for text in on_screen(app) if CONTROLS.search(text)] == []
+    monkeypatch.setenv("DROPSCORE_HOME", str(hostile_settings.home))
+    download = ui.download_csv(queries.scorecard(None))
+    assert escaped in download and supplier not in download
+
+    row = list(table["supplier_id"]).index(escaped)
+    app.session_state["suppliers_table"] = {
+        "selection": {"rows": [row], "columns": [], "cells": []}
+    }
+    app.run()
+    assert not app.exception
+    assert app.selectbox(key="supplier").value == supplier
+    assert any(text.endswith(f"store id {escaped}") for text in texts(app))
+    assert [text for text in on_screen(app) if CONTROLS.search(text)] == []
+
+
+def test_csv_downloads_show_control_characters_as_the_tables_do(hostile_settings, monkeypatch):
+    monkeypatch.setenv("DROPSCORE_HOME", str(hostile_settings.home))
+    text = ui.download_csv(queries.scorecard(None, search="bright lighting"))
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [row["supplier_name"] for row in rows] == [escape_controls(BIDI_NAME)]
+
+
+def rendered(markdown: str) -> str:
+    """What Markdown shows of escaped text: the backslash escapes resolved."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+# Where Streamlit's Markdown (remark-gfm) makes a link of bare text, after resolving backslash
+# escapes: http(s)://, www. and e-mail addresses.
+AUTOLINK = re.compile(r"(?i)(https?://|www\.)[-.\w]+|[-.\w+]+@[-\w]+(\.[-\w]+)+", re.ASCII)
+
+
+def test_a_sql_error_quoting_a_link_or_an_address_makes_no_link(hostile_settings, monkeypatch):
+    app = open_page(hostile_settings.home, "sql", monkeypatch)
+    run_sql(
+        app,
+        "select cast(supplier_name as integer) from marts.dim_suppliers "
+        "where supplier_name like 'Shop http%'",
+    )
+    (error,) = [rendered(error.value) for error in app.error]
+    assert AUTOLINK.search(error) is None, error
+    assert LINK_NAME in error.replace(ui.WORD_JOINER, "")  # still reads as it was
+
+
+# --- no dispute data ---------------------------------------------------------------------------
+
+
+def test_without_disputes_the_overview_says_not_in_your_data(orders_only_settings, monkeypatch):
+    """No supplier can be judged, nothing can be lost or alerted on: not 0, not "no alerts"."""
+    reasons = dict(
+        published(
+            orders_only_settings,
+            "select verdict_reason like 'no disputes in your data%', count(*) "
+            "from marts.fct_supplier_scorecard group by 1",
+        )
+    )
+    assert reasons.get(True)  # the mart's reason for the well-ordered suppliers
+    app = open_page(orders_only_settings.home, "overview", monkeypatch)
+    tiles = {m.label: (m.value, m.delta) for m in app.metric}
+    for verdict in ("avoid", "watch", "good"):
+        assert tiles[f"Suppliers: {verdict}"] == ("—", ui.NOT_IN_DATA)
+    assert tiles["Suppliers: too few lines"] == (f"{sum(reasons.values()):,}", ui.NO_DISPUTES)
+    assert len(app.get("vega_lite_chart")) == 1  # order lines; no empty 0 % rates or money
+    shown = captions(app)
+    assert f"Rates per week: {ui.NOT_IN_DATA}." in shown
+    assert f"Money lost per week: {ui.NOT_IN_DATA}." in shown
+    assert ui.without_disputes("Suppliers to avoid") in shown
+    assert ui.without_disputes("Weekly alerts") in shown
+    assert not app.success
+
+
+def test_without_disputes_products_recommend_no_switch_as_not_in_your_data(
+    orders_only_settings, monkeypatch
+):
+    app = open_page(orders_only_settings.home, "products", monkeypatch)
+    assert not app.success
+    assert ui.without_disputes("Recommended switches") in captions(app)
+    assert "Not in your data: Best source, Switches." in captions(app)
+
+
+def test_without_disputes_a_supplier_has_no_disputes_reasons_or_alerts_to_speak_of(
+    orders_only_settings, monkeypatch
+):
+    supplier = published(
+        orders_only_settings,
+        "select supplier_id from marts.fct_supplier_scorecard order by mature_lines desc limit 1",
+    )[0][0]
+    app = open_page(orders_only_settings.home, "supplier", monkeypatch, {"supplier": supplier})
+    shown = captions(app)
+    for what in ("Alert weeks", "Reasons", "Better sources", "Disputes"):
+        assert ui.without_disputes(what) in shown
+    for claim in ("No disputes.", "No week above", "No switch away"):
+        assert claim not in shown
+    (products,) = app.tabs[2].get("dataframe")
+    assert "is_switch_supported" not in products.proto.column_order  # no box left unticked
+
+
+def test_without_disputes_deadlines_say_escalations_are_not_in_your_data(
+    orders_only_settings, monkeypatch
+):
+    app = open_page(orders_only_settings.home, "deadlines", monkeypatch)
+    assert ui.without_disputes("Disputes to escalate") in captions(app)
+    app.multiselect(key="deadlines_kinds").set_value(["escalate_dispute"]).run()
+    assert not app.success

@@ -20,8 +20,15 @@ rows = queries.deadlines(kinds)
 if rows is None:
     st.info(f"Dispute deadlines: {ui.NOT_IN_DATA}.")
     st.stop()
+# Without a dispute log there is no open dispute to escalate.
+disputes = queries.has_dispute_data()
+if not disputes and "escalate_dispute" in kinds:
+    st.caption(ui.without_disputes("Disputes to escalate"))
 if rows.empty:
-    st.success("Nothing due: no order line or dispute has a deadline coming up.")
+    if disputes:
+        st.success("Nothing due: no order line or dispute has a deadline coming up.")
+    elif "open_dispute" in kinds:
+        st.success("Nothing due: no order line has a deadline coming up.")
     st.stop()
 
 total = int(rows["total_deadlines"].iloc[0])

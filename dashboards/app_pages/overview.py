@@ -23,14 +23,18 @@ st.caption(
     "provisional and wait until their outcome is known."
 )
 
+# Without disputes no supplier can be judged: none is to avoid, watch or good, and the too-few
+# card holds every one of them, whatever their lines.
+disputes = queries.has_dispute_data()
 verdicts = queries.verdict_counts(start)
 columns = st.columns(len(queries.VERDICT_ORDER))
 for column, verdict in zip(columns, queries.VERDICT_ORDER, strict=True):
+    judged = disputes or verdict == "insufficient_data"
     ui.metric(
         column,
         f"Suppliers: {ui.VERDICT_LABELS[verdict].lower()}",
-        f"{verdicts.get(verdict, 0):,}",
-        note=VERDICT_NOTES[verdict],
+        f"{verdicts.get(verdict, 0):,}" if judged else ui.NOT_IN_DATA,
+        note=VERDICT_NOTES[verdict] if disputes else ui.NO_DISPUTES,
         border=True,
     )
 
@@ -85,16 +89,31 @@ elif weeks.empty:
 else:
     left, middle, right = st.columns(3)
     left.altair_chart(charts.weekly_lines(weeks), key="overview_lines_chart")
-    middle.altair_chart(charts.weekly_rates(weeks), key="overview_rates_chart")
-    right.altair_chart(charts.weekly_loss(weeks, currency), key="overview_loss_chart")
+    # An empty chart on a 0 % axis would read as "no problems"; these figures need disputes.
+    has_rates = weeks[["defect_ratio", "not_received_rate"]].notna().any().any()
+    if has_rates:
+        middle.altair_chart(charts.weekly_rates(weeks), key="overview_rates_chart")
+    else:
+        middle.caption(f"Rates per week: {ui.NOT_IN_DATA}.")
+    if weeks["loss_amount"].notna().any():
+        right.altair_chart(charts.weekly_loss(weeks, currency), key="overview_loss_chart")
+    else:
+        right.caption(f"Money lost per week: {ui.NOT_IN_DATA}.")
     st.caption(
-        "By week ordered. The weekly rates count every shipped line of the week, so the newest "
-        "weeks (hollow points) can still rise as disputes come in."
+        "By week ordered."
+        + (
+            " The weekly rates count every shipped line of the week, so the newest weeks "
+            "(hollow points) can still rise as disputes come in."
+            if has_rates
+            else ""
+        )
     )
 
 st.subheader("Costliest suppliers to avoid")
 costliest = queries.costliest_to_avoid(start)
-if costliest.empty:
+if not disputes:
+    st.caption(ui.without_disputes("Suppliers to avoid"))
+elif costliest.empty:
     st.success("No supplier with orders in this window has an `avoid` verdict.")
 else:
     event = ui.table(
@@ -119,6 +138,8 @@ st.subheader("New alerts")
 alerts = queries.new_alerts()
 if alerts is None:
     st.caption(f"Weekly alerts: {ui.NOT_IN_DATA}.")
+elif not disputes:
+    st.caption(ui.without_disputes("Weekly alerts"))
 elif alerts.empty:
     st.success("No supplier had a week above its control limit in the 4 newest weeks.")
 else:

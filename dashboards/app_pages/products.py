@@ -12,10 +12,15 @@ ui.require_warehouse()
 search = st.text_input("Product contains", key="products_search", placeholder="e.g. organizer")
 search = search.strip()
 
+# A switch rests on problem rates, which need disputes.
+disputes = queries.has_dispute_data()
+
 st.subheader("Switches worth making")
 switches = queries.product_switches(search)
 if switches is None:
     st.caption(f"Recommended switches: {ui.NOT_IN_DATA}.")
+elif not disputes:
+    st.caption(ui.without_disputes("Recommended switches"))
 elif switches.empty:
     st.success(
         "No switch to recommend"
@@ -65,6 +70,8 @@ elif products.empty:
     st.caption("None" + (" for that search." if search else "."))
 else:
     total = int(products["products_with_choice"].iloc[0])
+    if not disputes:  # no switch is supported because none can be judged, not because none is due
+        products = products.assign(supported_switches=None)
     st.caption(
         f"{total:,} products; most ordered first"
         + (f", the first {queries.TABLE_ROWS:,} shown." if total > len(products) else ".")

@@ -7,6 +7,7 @@ Reached from the supplier tables or straight by URL: `/supplier?supplier=<store 
 import streamlit as st
 
 from dashboards import charts, queries, ui
+from dropscore.controls import escape_controls
 
 st.title("Supplier")
 ui.require_warehouse()
@@ -45,7 +46,8 @@ if card is None:  # gone in a warehouse published since the list was read
     st.warning("There is no supplier with that store id in this warehouse.")
     st.stop()
 currency = None if ui.is_missing(card["currency"]) else str(card["currency"])
-st.text(f"{card['supplier_name']}  —  store id {supplier_id}")
+# The id is kept as stored to look the supplier up; the name arrives escaped.
+st.text(f"{card['supplier_name']}  —  store id {escape_controls(supplier_id)}")
 
 top = st.columns(5)
 ui.metric(
@@ -121,6 +123,9 @@ ui.metric(other[3], "Handling (days)", ui.days(card["handling_days_median"]), he
 ui.metric(other[4], "Delivery (days)", ui.days(card["delivery_days_median"]), help="Median")
 ui.metric(other[5], "Resolve (days)", ui.days(card["resolution_days_median"]), help="Median")
 
+# Without disputes, "no disputes" or "no better source" would be a claim the data cannot make.
+has_disputes = queries.has_dispute_data()
+
 weekly, reasons, products, disputes = st.tabs(
     ["Weekly", "Reasons", "Products", "Disputes"], key="supplier_tabs"
 )
@@ -145,7 +150,9 @@ with weekly:
             else:
                 column.altair_chart(charts.control_chart(weeks, rate), key=f"supplier_{rate}_chart")
         alerts = weeks[weeks["is_alert"].fillna(False).astype(bool)]
-        if alerts.empty:
+        if not has_disputes:
+            st.caption(ui.without_disputes("Alert weeks"))
+        elif alerts.empty:
             st.caption("No week above its upper control limit.")
         else:
             st.caption("Alert weeks: above the upper control limit on at least 3 lines.")
@@ -172,7 +179,7 @@ with reasons:
     if breakdown is None:
         st.caption(f"Reasons: {ui.NOT_IN_DATA}.")
     elif breakdown.empty:
-        st.caption("No disputes.")
+        st.caption("No disputes." if has_disputes else ui.without_disputes("Reasons"))
     else:
         left, right = st.columns([3, 2])
         left.altair_chart(charts.reasons(breakdown), key="supplier_reasons_chart")
@@ -201,7 +208,10 @@ with products:
             "product has a clearly lower problem rate, it is named with the expected saving "
             "per 100 orders, priced per unit (a 2-pack is two units)."
         )
-        if rows["saving_per_100_orders"].isna().all():
+        if not has_disputes:
+            st.caption(ui.without_disputes("Better sources"))
+            rows = rows.assign(is_switch_supported=None)  # unchecked would read "no switch due"
+        elif rows["saving_per_100_orders"].isna().all():
             st.caption("No switch away from this supplier is clearly better for any product.")
         ui.table(
             rows,
@@ -232,7 +242,7 @@ with disputes:
     if rows is None:
         st.caption(f"Disputes: {ui.NOT_IN_DATA}.")
     elif rows.empty:
-        st.caption("No disputes.")
+        st.caption("No disputes." if has_disputes else ui.without_disputes("Disputes"))
     else:
         st.caption(f"Newest first; at most {queries.TABLE_ROWS:,} shown.")
         ui.table(
