@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import secrets
+import socket
 import stat
 import subprocess
 import sys
@@ -35,10 +36,16 @@ def test_the_dashboard_command_listens_on_localhost_by_default():
 
 def test_the_dashboard_is_served_on_localhost_with_streamlit_protections_on(monkeypatch, tmp_path):
     launched = []
+    # Streamlit takes the command's place (os.execve): recorded here instead of serving
     monkeypatch.setattr(
-        cli_module.subprocess, "run", lambda command, **kwargs: launched.append(command)
+        cli_module.os, "execve", lambda path, command, environment: launched.append(command)
     )
-    result = CliRunner().invoke(cli_module.cli, ["dashboard", "--home", str(tmp_path)])
+    with socket.socket() as probe:  # a port free now, so the in-use check passes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(
+        cli_module.cli, ["dashboard", "--home", str(tmp_path), "--port", str(port)]
+    )
     assert result.exit_code == 0, result.output
     (command,) = launched
     options = dict(zip(command, command[1:], strict=False))
