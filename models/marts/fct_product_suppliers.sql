@@ -36,10 +36,8 @@ product_suppliers as (
         ) as problem_lines,
         coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
             as spend_amount,
-        avg(line_amount) filter (where not is_cancelled)::decimal(18, 2) as average_line_amount,
-        coalesce(sum(quantity) filter (where not is_cancelled), 0) as units,
         count(*) filter (where not is_cancelled) as paid_lines,
-        sum(line_amount) filter (where not is_cancelled) as paid_amount,
+        coalesce(sum(quantity) filter (where not is_cancelled), 0) as units,
         sum(quantity) filter (where is_mature) as mature_units,
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         sum(loss_amount) filter (where is_mature)::decimal(18, 2) as mature_loss_amount,
@@ -55,9 +53,10 @@ rated as (
     select
         product_id || ':' || supplier_id as product_supplier_id,
         * exclude (
-            has_dispute_data, defect_lines, not_received_lines, problem_lines,
-            paid_lines, paid_amount, mature_units
+            has_dispute_data, defect_lines, not_received_lines, problem_lines, paid_lines,
+            mature_units
         ),
+        (spend_amount / nullif(paid_lines, 0))::decimal(18, 2) as average_line_amount,
         case when has_dispute_data then defect_lines end as defect_lines,
         case when has_dispute_data then not_received_lines end as not_received_lines,
         case when has_dispute_data then problem_lines end as problem_lines,
@@ -71,10 +70,10 @@ rated as (
             when has_dispute_data then {{ wilson_upper('problem_lines', 'mature_shipped_lines') }}
         end as problem_rate_upper,
         (mature_loss_amount / nullif(mature_lines, 0))::decimal(18, 4) as loss_per_mature_line,
-        (paid_amount / nullif(units, 0))::decimal(18, 4) as average_unit_amount,
+        (spend_amount / nullif(units, 0))::decimal(18, 4) as average_unit_amount,
         (mature_loss_amount / nullif(mature_units, 0))::decimal(18, 4) as loss_per_mature_unit,
         -- unrounded, for the comparison: what one unit is expected to cost, and units per line
-        paid_amount::double / nullif(units, 0)
+        spend_amount::double / nullif(units, 0)
         + coalesce(mature_loss_amount::double / nullif(mature_units, 0), 0)
             as expected_unit_cost,
         units::double / nullif(paid_lines, 0) as units_per_line,
