@@ -36,9 +36,12 @@ product_suppliers as (
         ) as problem_lines,
         coalesce(sum(line_amount) filter (where not is_cancelled), 0)::decimal(18, 2)
             as spend_amount,
-        count(*) filter (where not is_cancelled) as paid_lines,
-        coalesce(sum(quantity) filter (where not is_cancelled), 0) as units,
-        sum(quantity) filter (where is_mature) as mature_units,
+        -- lines whose amount is not known (a currency without a rate) are left out of the
+        -- sums, so out of what they are divided by too
+        count(*) filter (where not is_cancelled and line_amount is not null) as paid_lines,
+        coalesce(sum(quantity) filter (where not is_cancelled and line_amount is not null), 0)
+            as units,
+        sum(quantity) filter (where is_mature and loss_amount is not null) as mature_units,
         sum(loss_amount)::decimal(18, 2) as loss_amount,
         sum(loss_amount) filter (where is_mature)::decimal(18, 2) as mature_loss_amount,
         any_value(currency) as currency,
