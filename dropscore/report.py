@@ -755,6 +755,7 @@ def _costliest(reader: _Reader, week: Week, key: str, no_disputes: str) -> Secti
     if by_supplier:
         sql = """
             select
+                disputes.supplier_id,
                 any_value(scorecard.supplier_name) as supplier_name,
                 count(*) as disputes,
                 sum(disputes.loss_amount) as loss_amount,
@@ -1117,12 +1118,12 @@ def charts(report: Report) -> list[Chart]:
         )
     costliest = next(section for section in report.sections if section.key == "costliest_suppliers")
     if costliest.rows:
+        labels = _axis_labels(
+            [(row["supplier_name"] or "", row["supplier_id"]) for row in costliest.rows]
+        )
         bars = [
-            {
-                "supplier": _axis_label(row["supplier_name"] or ""),
-                "loss": float(row["loss_amount"]),
-            }
-            for row in costliest.rows
+            {"supplier": label, "loss": float(row["loss_amount"])}
+            for label, row in zip(labels, costliest.rows, strict=True)
         ]
         chart = (
             altair.Chart(altair.Data(values=bars))
@@ -1148,6 +1149,16 @@ def charts(report: Report) -> list[Chart]:
 
 # A chart's axis label: characters, not the pixels Vega would cut at.
 AXIS_LABEL_CHARACTERS = 32
+
+
+def _axis_labels(named: list[tuple[str, str]]) -> list[str]:
+    """One label per (name, id) bar. The chart groups bars by label, so two suppliers whose
+    names are alike up to the cut (or alike whole) are told apart by their store ids."""
+    labels = [_axis_label(name) for name, _ in named]
+    return [
+        f"{label} ({escape_controls(key)})" if labels.count(label) > 1 else label
+        for label, (_, key) in zip(labels, named, strict=True)
+    ]
 
 
 def _axis_label(text: str) -> str:

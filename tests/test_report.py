@@ -29,6 +29,7 @@ from dropscore.report import (
     ReportError,
     Section,
     Week,
+    _axis_labels,
     build_report,
     charts,
     format_value,
@@ -853,7 +854,10 @@ def test_a_supplier_name_of_any_length_with_emoji_is_drawn_on_the_costliest_char
     costliest = Section(
         "costliest_suppliers",
         "Costliest suppliers",
-        rows=[{"supplier_name": name, "loss_amount": 10 + n} for n, name in enumerate(names)],
+        rows=[
+            {"supplier_id": str(n), "supplier_name": name, "loss_amount": 10 + n}
+            for n, name in enumerate(names)
+        ],
     )
     report = Report(
         week=week,
@@ -868,3 +872,23 @@ def test_a_supplier_name_of_any_length_with_emoji_is_drawn_on_the_costliest_char
     )
     drawn = [chart.title for chart in charts(report)]
     assert "Suppliers that cost the most this week" in drawn
+
+
+def test_suppliers_whose_names_are_alike_up_to_the_cut_keep_a_bar_each():
+    # the chart groups bars by their label: two stores cut to one label were drawn as one bar
+    named = [
+        ("Shenzhen Smart Phone Accessories Official Store", "1101"),
+        ("Shenzhen Smart Phone Accessories Factory Store", "1102"),
+        ("Shenzhen Smart Phone Store", "1103"),
+        ("Twin", "1104"),
+        ("Twin", "1105"),
+    ]
+    labels = _axis_labels(named)
+    assert len(set(labels)) == len(named)
+    assert labels == [
+        "Shenzhen Smart Phone Accessorie… (1101)",
+        "Shenzhen Smart Phone Accessorie… (1102)",
+        "Shenzhen Smart Phone Store",
+        "Twin (1104)",
+        "Twin (1105)",
+    ]
