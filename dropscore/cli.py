@@ -83,40 +83,59 @@ def _checked_var(name: str, value: object) -> object:
         near = difflib.get_close_matches(name, defaults, n=1)
         hint = f"did you mean {near[0]}?" if near else f"one of {', '.join(sorted(defaults))}"
         raise click.BadParameter(f"no var named {name!r}: {hint}", param_hint="--var")
-    default, expected = defaults[name], None
-    if name == "as_of_date":
-        if value is not None and not _is_iso_date(value):
-            expected = "a date such as 2026-11-22, or null"
-    elif isinstance(default, str):
-        if not (isinstance(value, str) and value.isalpha() and len(value) == 3):
-            expected = "a 3-letter currency code such as EUR"
-    elif value is None and name == "analysis_weeks":
-        pass  # no window: all data
-    elif isinstance(default, int):
-        if not (_is_number(value) and value >= 0 and float(value).is_integer()):
-            expected = "a whole number, 0 or more"
-    elif name == "confidence":
-        if not (_is_number(value) and 0 < value < 1):
-            expected = "a level between 0 and 1 such as 0.95"
-    elif not (_is_number(value) and 0 <= value <= 1):  # rates
-        expected = "a number from 0 to 1"
+    expected = _var_expects(name, value, defaults[name])
     if expected:
         raise click.BadParameter(f"{name} must be {expected}, got {value!r}", param_hint="--var")
     return value
+
+
+# Whole-number vars count days, weeks or lines: beyond this a value is a typo (and days past it
+# would overflow a timestamp in the build).
+MAX_WHOLE_VAR = 36_500
+
+
+def _var_expects(name: str, value: object, default: object) -> str | None:
+    """What the var takes, if `value` is not that; None if it is."""
+    if name == "as_of_date":
+        if value is None or _is_timestamp(value):
+            return None
+        return "a date such as 2026-11-22 (or a time such as 2026-11-22T18:00:00Z), or null"
+    if name == "reporting_currency":
+        return None if value in _rated_currencies() else "a currency of seeds/exchange_rates.csv"
+    if name == "analysis_weeks" and value is None:
+        return None  # no window: all data
+    if name == "control_limit_sigmas":
+        return None if _is_number(value) and 0 < value <= 10 else "a number above 0, up to 10"
+    if name == "confidence":
+        return None if _is_number(value) and 0 < value < 1 else "a level such as 0.95"
+    if isinstance(default, int):
+        least = 1 if name == "analysis_weeks" else 0  # 0 weeks would read as no window
+        if _is_number(value) and float(value).is_integer() and least <= value <= MAX_WHOLE_VAR:
+            return None
+        return f"a whole number from {least} to {MAX_WHOLE_VAR:,}"
+    return None if _is_number(value) and 0 <= value <= 1 else "a number from 0 to 1"  # rates
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _is_iso_date(value: object) -> bool:
-    import datetime as dt
+def _is_timestamp(value: object) -> bool:
+    """Whether the build's cast to timestamptz takes it (and only a quoted literal it is)."""
+    import duckdb
 
-    try:
-        dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return False
-    return True
+    return (
+        isinstance(value, str)
+        and duckdb.execute("select try_cast(? as timestamptz)", [value]).fetchall()[0][0]
+        is not None
+    )
+
+
+def _rated_currencies() -> set[str]:
+    import csv
+
+    with (PROJECT_DIR / "seeds" / "exchange_rates.csv").open(newline="") as rates:
+        return {row["currency"] for row in csv.DictReader(rates)}
 
 
 # As dbt reads the same words in YAML: `--var analysis_weeks=null` asks for no window.

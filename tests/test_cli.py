@@ -93,7 +93,13 @@ def test_a_var_reads_null_true_and_false_as_dbt_would_in_yaml():
         "confidence": 0.9,
         "as_of_date": "2026-03-05",
     }
-    assert parse_vars(("reporting_currency=EUR",)) == {"reporting_currency": "EUR"}
+    assert parse_vars(
+        ("reporting_currency=EUR", "control_limit_sigmas=2.5", "as_of_date=2026-06-01T10:00:00Z")
+    ) == {
+        "reporting_currency": "EUR",
+        "control_limit_sigmas": 2.5,
+        "as_of_date": "2026-06-01T10:00:00Z",
+    }
 
 
 @pytest.mark.parametrize(
@@ -103,13 +109,20 @@ def test_a_var_reads_null_true_and_false_as_dbt_would_in_yaml():
         ("maturity_day=10", "no var named 'maturity_day': did you mean maturity_days?"),
         ("colour=red", "no var named 'colour': one of alert_min_defects, analysis_weeks,"),
         # ... and fail deep in a model on these
-        ("maturity_days=abc", "maturity_days must be a whole number, 0 or more, got 'abc'"),
-        ("maturity_days=-5", "maturity_days must be a whole number, 0 or more, got -5"),
-        ("min_mature_lines=2.5", "min_mature_lines must be a whole number, 0 or more, got 2.5"),
+        ("maturity_days=abc", "maturity_days must be a whole number from 0 to 36,500, got 'abc'"),
+        ("maturity_days=-5", "maturity_days must be a whole number from 0 to 36,500, got -5"),
+        ("maturity_days=1e9", "maturity_days must be a whole number from 0 to 36,500"),
+        ("min_mature_lines=2.5", "min_mature_lines must be a whole number from 0 to 36,500"),
+        ("analysis_weeks=0", "analysis_weeks must be a whole number from 1 to 36,500, got 0"),
         ("defect_avoid_threshold=5", "defect_avoid_threshold must be a number from 0 to 1, got 5"),
-        ("confidence=1", "confidence must be a level between 0 and 1 such as 0.95, got 1"),
-        ("as_of_date=2026-13-01", "as_of_date must be a date such as 2026-11-22, or null"),
-        ("reporting_currency=euros", "reporting_currency must be a 3-letter currency code"),
+        ("confidence=1", "confidence must be a level such as 0.95, got 1"),
+        ("control_limit_sigmas=0", "control_limit_sigmas must be a number above 0, up to 10"),
+        ("as_of_date=2026-13-01", "as_of_date must be a date such as 2026-11-22"),
+        ("as_of_date=20260601", "as_of_date must be a date such as 2026-11-22"),
+        ("as_of_date=2026-06-01' or 1=1", "as_of_date must be a date such as 2026-11-22"),
+        # every amount would be NULL: no rate converts to it
+        ("reporting_currency=XYZ", "reporting_currency must be a currency of seeds/exchange_rates"),
+        ("reporting_currency=eur", "reporting_currency must be a currency of seeds/exchange_rates"),
     ],
 )
 def test_a_var_the_project_does_not_have_or_cannot_take_is_a_usage_error(tmp_path, pair, message):
