@@ -66,8 +66,13 @@ def not_before_rule(
     later: str, earlier: str, column: str, earlier_name: str
 ) -> tuple[str, str, str]:
     """A row rule: one moment of a record cannot come before another (a mistyped year would
-    make a negative time that every median and deadline would take in)."""
-    return f"{later} < {earlier}", column, f"a time no earlier than {earlier_name}"
+    make a negative time that every median and deadline would take in). A date alone, on the
+    day of the earlier moment, is that day: staging takes it as the earlier moment."""
+    return (
+        f"{later} < {earlier} and {later} <> date_trunc('day', {earlier})",
+        column,
+        f"a time no earlier than {earlier_name}",
+    )
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,14 @@ renamed as (
         status,
         cancelled_by,
         ordered_at,
-        shipped_at,
-        delivered_at,
+        -- A date alone is midnight: shipped or delivered on the day of the event before it,
+        -- written without a time (all that ingest lets through earlier), it happened then.
+        case when shipped_at < ordered_at then ordered_at else shipped_at end as shipped_at,
+        case
+            when delivered_at < greatest(shipped_at, ordered_at)  -- greatest skips a NULL
+                then greatest(shipped_at, ordered_at)
+            else delivered_at
+        end as delivered_at,
         promised_ship_days,
         promised_delivery_days,
         tracking_number,
@@ -148,7 +154,8 @@ renamed as (
         line_id,
         product_id,
         opened_at,
-        closed_at,
+        -- closed on the day it was opened, written without a time (all that ingest lets through)
+        case when closed_at < opened_at then opened_at else closed_at end as closed_at,
         reason,
         -- the key the reason seed is matched on: case and punctuation do not matter
         trim(regexp_replace(lower(reason), '[^a-z0-9]+', ' ', 'g')) as reason_key,

@@ -266,3 +266,31 @@ def test_a_supplier_refund_larger_than_its_line_is_published_not_a_failed_build(
         settings,
         "select refund_value_rate from marts.fct_supplier_scorecard where supplier_id = 's1'",
     ) == [(200_000_000.0,)]
+
+
+def test_a_date_alone_on_the_day_of_the_event_before_it_is_that_event_not_a_negative_time(
+    tmp_path,
+):
+    # A dispute log filled in by hand: closed on the day it was opened, with no time. Midnight
+    # would come before the opening and fail the build's checks; refused, the file could not
+    # be loaded at all.
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
+        "unit_price,currency,status,shipped_at,delivered_at,exported_at\n"
+        "100,1,2026-01-01T15:00:00Z,s1,Store One,p1,1,10.00,USD,delivered,"
+        "2026-01-01,2026-01-01,2026-06-01T00:00:00Z\n"
+    )
+    disputes = tmp_path / "disputes.csv"
+    disputes.write_text(
+        "dispute_id,supplier_order_id,line_id,opened_at,closed_at,reason,status,resolution,"
+        "refund_amount,currency\n"
+        "d1,100,1,2026-01-22T10:00:00Z,2026-01-22,Item damaged,closed,full_refund,10.00,USD\n"
+    )
+    settings = Settings(home=tmp_path / "home")
+    run(settings, [orders, disputes])
+    assert query(
+        settings,
+        "select handling_days, delivery_days, order_to_delivery_days from marts.fct_order_lines",
+    ) == [(0.0, 0.0, 0.0)]
+    assert query(settings, "select days_to_resolve from marts.fct_disputes") == [(0.0,)]
