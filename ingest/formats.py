@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ingest.aliexpress import ALIEXPRESS_DS_ORDERS, ALIEXPRESS_ORDERS_CSV, ALIEXPRESS_ORDERS_JSON
 from ingest.shopify import SHOPIFY_ORDERS, SHOPIFY_TRANSACTIONS
-from ingest.spec import Column, Format, line_amount_rule, not_before_rule
+from ingest.spec import Column, Format, key_part_rule, line_amount_rule, not_before_rule
 
 __all__ = ["FORMATS", "TEMPLATES", "Column", "Format"]
 
@@ -58,6 +58,10 @@ DROPSCORE_ORDERS = Format(
         Column("exported_at", "timestamp", meaning="when the export was taken"),
     ),
     row_rules=lambda cells: (
+        *(
+            key_part_rule(cells.value(name), name)
+            for name in ("supplier_order_id", "supplier_id", "product_id")
+        ),
         not_before_rule(
             cells.value("shipped_at"), cells.value("ordered_at"), "shipped_at", "ordered_at"
         ),
@@ -124,6 +128,7 @@ DROPSCORE_DISPUTES = Format(
         Column("exported_at", "timestamp", meaning="when the record was exported"),
     ),
     row_rules=lambda cells: (
+        key_part_rule(cells.value("dispute_id"), "dispute_id"),
         not_before_rule(
             cells.value("closed_at"), cells.value("opened_at"), "closed_at", "opened_at"
         ),

@@ -75,6 +75,13 @@ def not_before_rule(
     )
 
 
+def key_part_rule(value: str, column: str) -> tuple[str, str, str]:
+    """A row rule: an id that dropscore puts first in a key joined with ':' (the order line's
+    `supplier_order_id:line_id`) cannot hold one, or two lines could get one key, and the
+    build's uniqueness checks would fail on every later run."""
+    return f"contains({value}, ':')", column, "an id without ':' (dropscore joins ids with it)"
+
+
 @dataclass(frozen=True)
 class Column:
     """One cell of a record, named by its normalised CSV header (or its JSON field)."""

@@ -461,6 +461,11 @@ def test_a_file_whose_name_looks_like_a_pattern_is_read_as_itself(settings, tmp_
             ORDERS.replace(",", "\t"),
             "orders.csv, line 1: its cells are separated by '\\t': save it with commas",
         ),
+        (  # order 5001:1 line 2 and order 5001 line 1:2 would share the key 5001:1:2
+            ORDERS.replace("\n100,2,", "\n100:7,2,"),
+            "orders.csv, line 3, column 'supplier_order_id': expected an id without ':' "
+            "(dropscore joins ids with it), got '100:7'",
+        ),
         (  # a mistyped year: a negative handling time in every median
             ORDERS.replace("2026-01-03T10:00:00Z", "2025-01-03T10:00:00Z"),
             "orders.csv, line 2, column 'shipped_at': expected a time no earlier than "
