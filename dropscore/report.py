@@ -330,13 +330,13 @@ def _as_of_date(reader: _Reader) -> dt.date:
 
 
 def _has_dispute_data(reader: _Reader) -> bool:
-    """Whether a dispute file was ever loaded. A line's has_dispute is NULL, not false, when
-    none was (the marts' "not in your data"); a warehouse without the column cannot tell, and
-    its dispute figures are shown as the marts hold them."""
-    if not reader.catalog.has("marts.fct_order_lines", "has_dispute"):
+    """Whether a dispute file was ever loaded, as the scorecard says (and the dashboard asks
+    it); a warehouse without the column cannot tell, and its dispute figures are shown as the
+    marts hold them."""
+    if not reader.catalog.has("marts.fct_supplier_scorecard", "has_dispute_data"):
         return True
     return reader.value(
-        "select exists (select 1 from marts.fct_order_lines where has_dispute is not null)"
+        "select coalesce(bool_or(has_dispute_data), false) from marts.fct_supplier_scorecard"
     )
 
 

@@ -68,8 +68,11 @@ def not_before_rule(
     """A row rule: one moment of a record cannot come before another (a mistyped year would
     make a negative time that every median and deadline would take in). A date alone, on the
     day of the earlier moment, is that day: staging takes it as the earlier moment."""
+    # The calendar only where a time comes first (`case` runs a branch for its rows only):
+    # date_trunc on every line of 10M took 0.4 s a rule.
     return (
-        f"{later} < {earlier} and {later} <> date_trunc('day', {earlier})",
+        f"case when {later} < {earlier} then {later} <> date_trunc('day', {earlier}) "
+        "else false end",
         column,
         f"a time no earlier than {earlier_name}",
     )
