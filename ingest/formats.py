@@ -59,7 +59,7 @@ DROPSCORE_ORDERS = Format(
     ),
     row_rules=lambda cells: (
         *(
-            key_part_rule(cells.value(name), name)
+            key_part_rule(cells.raw(name), name)
             for name in ("supplier_order_id", "supplier_id", "product_id")
         ),
         not_before_rule(
@@ -128,7 +128,7 @@ DROPSCORE_DISPUTES = Format(
         Column("exported_at", "timestamp", meaning="when the record was exported"),
     ),
     row_rules=lambda cells: (
-        key_part_rule(cells.value("dispute_id"), "dispute_id"),
+        key_part_rule(cells.raw("dispute_id"), "dispute_id"),
         not_before_rule(
             cells.value("closed_at"), cells.value("opened_at"), "closed_at", "opened_at"
         ),
