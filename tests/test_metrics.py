@@ -243,25 +243,34 @@ def test_metrics_without_their_inputs_are_null_not_zero(orders_only_settings):
         assert late_shipment is not None  # ship dates and handling promises are still there
 
 
-def test_a_supplier_refund_larger_than_its_line_is_published_not_a_failed_build(tmp_path):
-    # An amount the dispute log allows (a mistyped one, or the shipping of a whole order): the
-    # refund value rate goes above 1, and no check of the build may stop every later run on it.
+def one_disputed_line(tmp_path, times: str, dispute: str) -> Settings:
+    """A home built from one order line of 10.00 USD, its `times` (ordered, shipped, delivered),
+    and one closed dispute on it (opened, closed, resolution, refund)."""
     orders = tmp_path / "orders.csv"
     orders.write_text(
-        "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
-        "unit_price,currency,status,shipped_at,delivered_at,exported_at\n"
-        "100,1,2026-01-01T10:00:00Z,s1,Store One,p1,1,10.00,USD,delivered,"
-        "2026-01-03T10:00:00Z,2026-01-20T10:00:00Z,2026-06-01T00:00:00Z\n"
+        "supplier_order_id,line_id,supplier_id,supplier_name,product_id,quantity,unit_price,"
+        "currency,status,ordered_at,shipped_at,delivered_at,exported_at\n"
+        f"100,1,s1,Store One,p1,1,10.00,USD,delivered,{times},2026-06-01T00:00:00Z\n"
     )
     disputes = tmp_path / "disputes.csv"
     disputes.write_text(
-        "dispute_id,supplier_order_id,line_id,opened_at,closed_at,reason,status,resolution,"
-        "refund_amount,currency\n"
-        "d1,100,1,2026-01-22T10:00:00Z,2026-01-30T10:00:00Z,Item damaged,closed,full_refund,"
-        "2000000000.00,USD\n"
+        "dispute_id,supplier_order_id,line_id,reason,status,currency,"
+        "opened_at,closed_at,resolution,refund_amount\n"
+        f"d1,100,1,Item damaged,closed,USD,{dispute}\n"
     )
     settings = Settings(home=tmp_path / "home")
     run(settings, [orders, disputes])
+    return settings
+
+
+def test_a_supplier_refund_larger_than_its_line_is_published_not_a_failed_build(tmp_path):
+    # An amount the dispute log allows (a mistyped one, or the shipping of a whole order): the
+    # refund value rate goes above 1, and no check of the build may stop every later run on it.
+    settings = one_disputed_line(
+        tmp_path,
+        "2026-01-01T10:00:00Z,2026-01-03T10:00:00Z,2026-01-20T10:00:00Z",
+        "2026-01-22T10:00:00Z,2026-01-30T10:00:00Z,full_refund,2000000000.00",
+    )
     assert query(
         settings,
         "select refund_value_rate from marts.fct_supplier_scorecard where supplier_id = 's1'",
@@ -274,21 +283,11 @@ def test_a_date_alone_on_the_day_of_the_event_before_it_is_that_event_not_a_nega
     # A dispute log filled in by hand: closed on the day it was opened, with no time. Midnight
     # would come before the opening and fail the build's checks; refused, the file could not
     # be loaded at all.
-    orders = tmp_path / "orders.csv"
-    orders.write_text(
-        "supplier_order_id,line_id,ordered_at,supplier_id,supplier_name,product_id,quantity,"
-        "unit_price,currency,status,shipped_at,delivered_at,exported_at\n"
-        "100,1,2026-01-01T15:00:00Z,s1,Store One,p1,1,10.00,USD,delivered,"
-        "2026-01-01,2026-01-01,2026-06-01T00:00:00Z\n"
+    settings = one_disputed_line(
+        tmp_path,
+        "2026-01-01T15:00:00Z,2026-01-01,2026-01-01",
+        "2026-01-22T10:00:00Z,2026-01-22,full_refund,10.00",
     )
-    disputes = tmp_path / "disputes.csv"
-    disputes.write_text(
-        "dispute_id,supplier_order_id,line_id,opened_at,closed_at,reason,status,resolution,"
-        "refund_amount,currency\n"
-        "d1,100,1,2026-01-22T10:00:00Z,2026-01-22,Item damaged,closed,full_refund,10.00,USD\n"
-    )
-    settings = Settings(home=tmp_path / "home")
-    run(settings, [orders, disputes])
     assert query(
         settings,
         "select handling_days, delivery_days, order_to_delivery_days from marts.fct_order_lines",
