@@ -247,6 +247,27 @@ class _Reader:
     def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
         self.connection = connection
         self.catalog = Catalog(connection)
+        self._no_disputes: str | None = None
+
+    @property
+    def no_disputes(self) -> str:
+        """NO_DISPUTE_DATA when no dispute file was ever loaded (as the scorecard says, and the
+        dashboard asks it), else ''. A warehouse without the column cannot tell: its dispute
+        figures are shown as the marts hold them."""
+        if self._no_disputes is None:
+            loaded = not self.catalog.has("marts.fct_supplier_scorecard", "has_dispute_data") or (
+                self.value(
+                    "select coalesce(bool_or(has_dispute_data), false) "
+                    "from marts.fct_supplier_scorecard"
+                )
+            )
+            self._no_disputes = "" if loaded else NO_DISPUTE_DATA
+        return self._no_disputes
+
+    def require_disputes(self, relation: str, *columns: str) -> str:
+        """As `Catalog.require`, for a figure built on disputes: also why it cannot be shown
+        when none were loaded (zero would read as "nothing went wrong")."""
+        return self.catalog.require(relation, *columns) or self.no_disputes
 
     def rows(self, sql: str, parameters: Sequence = ()) -> list[dict]:
         cursor = self.connection.execute(sql, list(parameters))
@@ -283,18 +304,17 @@ def build_report(warehouse: Path, week: Week | None = None) -> Report:
                 f"week {Week.containing(as_of)})"
             )
 
-        no_disputes = "" if _has_dispute_data(reader) else NO_DISPUTE_DATA
-        trend = _weekly_trend(reader, week, no_disputes)
+        trend = _weekly_trend(reader, week)
         verdicts = _verdict_snapshots(reader, week, as_of)
         this_week, last_week = trend[-1], trend[-2]
-        headline = _headline(reader, this_week, last_week, verdicts, no_disputes)
+        headline = _headline(reader, this_week, last_week, verdicts)
         sections = [
-            _verdict_changes(verdicts, no_disputes),
-            _alerts(reader, week, no_disputes),
-            _costliest_suppliers(reader, week, no_disputes),
-            _costliest_products(reader, week, no_disputes),
-            _switches(reader, week, no_disputes),
-            _deadlines(reader, as_of, no_disputes),
+            _verdict_changes(verdicts, reader.no_disputes),
+            _alerts(reader, week),
+            _costliest_suppliers(reader, week),
+            _costliest_products(reader, week),
+            _switches(reader, week),
+            _deadlines(reader, as_of),
             *_data_health(reader, as_of),
         ]
         return Report(
@@ -307,7 +327,7 @@ def build_report(warehouse: Path, week: Week | None = None) -> Report:
             sections=sections,
             trend=trend,
             missing=reader.catalog.missing,
-            has_dispute_data=not no_disputes,
+            has_dispute_data=not reader.no_disputes,
         )
 
 
@@ -329,17 +349,6 @@ def _as_of_date(reader: _Reader) -> dt.date:
     return reader.value("select max(ordered_date) from marts.fct_order_lines")
 
 
-def _has_dispute_data(reader: _Reader) -> bool:
-    """Whether a dispute file was ever loaded, as the scorecard says (and the dashboard asks
-    it); a warehouse without the column cannot tell, and its dispute figures are shown as the
-    marts hold them."""
-    if not reader.catalog.has("marts.fct_supplier_scorecard", "has_dispute_data"):
-        return True
-    return reader.value(
-        "select coalesce(bool_or(has_dispute_data), false) from marts.fct_supplier_scorecard"
-    )
-
-
 def _data_span(reader: _Reader) -> tuple[dt.date, list[str]]:
     first_day = reader.value("select min(ordered_date) from marts.fct_order_lines")
     currencies = [
@@ -358,7 +367,7 @@ def _data_span(reader: _Reader) -> tuple[dt.date, list[str]]:
 # ── headline and trend ─────────────────────────────────────────────────────────────────────────
 
 
-def _weekly_trend(reader: _Reader, week: Week, no_disputes: str) -> list[dict]:
+def _weekly_trend(reader: _Reader, week: Week) -> list[dict]:
     """One row per week for the TREND_WEEKS weeks ending with `week`, zeros where nothing
     happened: order lines and spend by order date; disputes and money lost by dispute date
     (None when no dispute data was loaded)."""
@@ -389,7 +398,9 @@ def _weekly_trend(reader: _Reader, week: Week, no_disputes: str) -> list[dict]:
         [first.monday, week.shifted(1).monday],
     ):
         trend[weeks[row["monday"]]].update(row)
-    if not no_disputes and reader.catalog.has("marts.fct_disputes", "opened_date", "loss_amount"):
+    if not reader.no_disputes and reader.catalog.has(
+        "marts.fct_disputes", "opened_date", "loss_amount"
+    ):
         for entry in trend:
             entry["disputes"], entry["loss"] = 0, Decimal(0)
         for row in reader.rows(
@@ -409,16 +420,11 @@ def _weekly_trend(reader: _Reader, week: Week, no_disputes: str) -> list[dict]:
 
 
 def _headline(
-    reader: _Reader, this_week: dict, last_week: dict, verdicts: _Verdicts, no_disputes: str
+    reader: _Reader, this_week: dict, last_week: dict, verdicts: _Verdicts
 ) -> list[Figure]:
-    disputes_missing = (
-        reader.catalog.require("marts.fct_disputes", "opened_date", "loss_amount") or no_disputes
-    )
+    disputes_missing = reader.require_disputes("marts.fct_disputes", "opened_date", "loss_amount")
     # without disputes, no rate can cross its limit and no supplier can be rated avoid
-    alerts_missing = (
-        reader.catalog.require("marts.fct_supplier_weeks", "ordered_week", "is_alert")
-        or no_disputes
-    )
+    alerts_missing = reader.require_disputes("marts.fct_supplier_weeks", "ordered_week", "is_alert")
     alerts = (None, None)
     if not alerts_missing:
         alerts = tuple(
@@ -458,7 +464,7 @@ def _headline(
             alerts[1],
             alerts_missing,
         ),
-        Figure("Suppliers rated avoid", "count", current_avoid, previous_avoid, no_disputes),
+        Figure("Suppliers rated avoid", "count", current_avoid, previous_avoid, reader.no_disputes),
     ]
 
 
@@ -623,7 +629,7 @@ def _verdict_changes(verdicts: _Verdicts, no_disputes: str) -> Section:
 # ── sections from the marts ────────────────────────────────────────────────────────────────────
 
 
-def _alerts(reader: _Reader, week: Week, no_disputes: str) -> Section:
+def _alerts(reader: _Reader, week: Week) -> Section:
     section = Section(
         "alerts",
         "Spike alerts",
@@ -646,22 +652,19 @@ def _alerts(reader: _Reader, week: Week, no_disputes: str) -> Section:
         ],
         empty=f"No supplier crossed a control limit in the {ALERT_WEEKS} order weeks to {week}.",
     )
-    section.unavailable = (
-        reader.catalog.require(
-            "marts.fct_supplier_weeks",
-            "supplier_id",
-            "ordered_week",
-            "week_shipped_lines",
-            "week_defect_lines",
-            "week_defect_ratio",
-            "defect_ratio_upper_limit",
-            "is_defect_alert",
-            "week_not_received_lines",
-            "week_not_received_rate",
-            "not_received_rate_upper_limit",
-            "is_not_received_alert",
-        )
-        or no_disputes
+    section.unavailable = reader.require_disputes(
+        "marts.fct_supplier_weeks",
+        "supplier_id",
+        "ordered_week",
+        "week_shipped_lines",
+        "week_defect_lines",
+        "week_defect_ratio",
+        "defect_ratio_upper_limit",
+        "is_defect_alert",
+        "week_not_received_lines",
+        "week_not_received_rate",
+        "not_received_rate_upper_limit",
+        "is_not_received_alert",
     )
     if section.unavailable:
         return section
@@ -722,7 +725,7 @@ def _product_titles(reader: _Reader) -> str:
     return "select distinct product_id, null as product_title from marts.fct_order_lines"
 
 
-def _costliest(reader: _Reader, week: Week, key: str, no_disputes: str) -> Section:
+def _costliest(reader: _Reader, week: Week, key: str) -> Section:
     by_supplier = key == "supplier"
     section = Section(
         f"costliest_{key}s",
@@ -744,11 +747,8 @@ def _costliest(reader: _Reader, week: Week, key: str, no_disputes: str) -> Secti
         # disputes may have been opened, and cost nothing or been more than made good
         empty=f"No {key} lost money on the disputes opened this week.",
     )
-    section.unavailable = (
-        reader.catalog.require(
-            "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"
-        )
-        or no_disputes
+    section.unavailable = reader.require_disputes(
+        "marts.fct_disputes", "opened_date", "supplier_id", "product_id", "loss_amount"
     )
     if section.unavailable:
         return section
@@ -810,15 +810,15 @@ def _costliest(reader: _Reader, week: Week, key: str, no_disputes: str) -> Secti
     return section
 
 
-def _costliest_suppliers(reader: _Reader, week: Week, no_disputes: str) -> Section:
-    return _costliest(reader, week, "supplier", no_disputes)
+def _costliest_suppliers(reader: _Reader, week: Week) -> Section:
+    return _costliest(reader, week, "supplier")
 
 
-def _costliest_products(reader: _Reader, week: Week, no_disputes: str) -> Section:
-    return _costliest(reader, week, "product", no_disputes)
+def _costliest_products(reader: _Reader, week: Week) -> Section:
+    return _costliest(reader, week, "product")
 
 
-def _switches(reader: _Reader, week: Week, no_disputes: str) -> Section:
+def _switches(reader: _Reader, week: Week) -> Section:
     section = Section(
         "switches",
         "Recommended switches",
@@ -838,15 +838,12 @@ def _switches(reader: _Reader, week: Week, no_disputes: str) -> Section:
         empty="No product ordered this week has a better supplier that would save money.",
     )
     # a supplier is better than another by its dispute rates
-    section.unavailable = (
-        reader.catalog.require(
-            "marts.fct_product_suppliers",
-            "product_id",
-            "supplier_id",
-            "recommended_supplier_id",
-            "saving_per_100_orders",
-        )
-        or no_disputes
+    section.unavailable = reader.require_disputes(
+        "marts.fct_product_suppliers",
+        "product_id",
+        "supplier_id",
+        "recommended_supplier_id",
+        "saving_per_100_orders",
     )
     if section.unavailable:
         return section
@@ -886,7 +883,7 @@ def _switches(reader: _Reader, week: Week, no_disputes: str) -> Section:
     return section
 
 
-def _deadlines(reader: _Reader, as_of: dt.date, no_disputes: str) -> Section:
+def _deadlines(reader: _Reader, as_of: dt.date) -> Section:
     section = Section(
         "deadlines",
         "Deadlines coming up",
@@ -914,7 +911,7 @@ def _deadlines(reader: _Reader, as_of: dt.date, no_disputes: str) -> Section:
     )
     if section.unavailable:
         return section
-    if no_disputes:
+    if reader.no_disputes:
         # the late orders still need a dispute opened; only which already have one is unknown
         section.note += (
             " No dispute file has been loaded: a late order is listed even if you have opened "
