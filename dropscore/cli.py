@@ -170,7 +170,7 @@ def cli() -> None:
 
 @cli.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--orders", default=20_000, show_default=True, help="Supplier orders to make.")
+@click.option("--orders", default=20_000, show_default=True, help="Store orders to make.")
 @click.option("--weeks", default=52, show_default=True, help="Weeks of orders, ending --end-date.")
 @click.option("--seed", default=42, show_default=True, help="Same seed, same files.")
 @click.option(
@@ -378,7 +378,7 @@ def dashboard(port: int, address: str, settings: Settings) -> None:
 
 
 @cli.command()
-@click.option("--orders", default=20_000, show_default=True, help="Supplier orders to generate.")
+@click.option("--orders", default=20_000, show_default=True, help="Store orders to generate.")
 @click.option("--seed", default=42, show_default=True)
 @click.option("--serve/--no-serve", "serve_dashboard", default=True, help="Serve the dashboard.")
 @click.option("--port", default=8501, show_default=True)

@@ -47,6 +47,10 @@ HANDLING_DAYS_MEAN_RANGE = ((1.5, 3.5), (2.0, 5.0), (3.0, 6.5))
 BUYER_CANCEL_PROBABILITY = 0.01
 SYSTEM_CANCEL_PROBABILITY = 0.004
 BUYER_REMORSE_PROBABILITY = 0.003
+# A defective or lost line the dropshipper buys again for the customer, so many days after the
+# customer's dispute opens.
+REBUY_PROBABILITY = 0.25
+REBUY_DELAY_DAYS = (0.5, 4.0)
 
 # AliExpress store ids: old stores have 7-9 digits, newer ones 10 (`1103582642`). (first, size)
 STORE_ID_RANGES = (
@@ -449,6 +453,17 @@ def _unique_ids(rng: np.random.Generator, base: int, count: int, max_gap: int) -
     return rng.permutation(base + np.cumsum(rng.integers(1, max_gap, count)))
 
 
+def _order_id_gap(orders: int) -> int:
+    """How far apart consecutive order numbers are: as far as 12 digits allow, with room for
+    the order's lines and for buying one of them again."""
+    return max(len(LINES_PER_ORDER_SHARES) + 4, min(50_000, 600_000_000_000 // orders))
+
+
+def _chunk_lines(orders: int) -> int:
+    """The most lines a chunk of these orders can hold: every line, and one bought again."""
+    return min(orders, CHUNK_ORDERS) * (len(LINES_PER_ORDER_SHARES) + 1)
+
+
 def _supplier_count(orders: int) -> int:
     return int(np.clip(round(orders / ORDERS_PER_SUPPLIER), MIN_SUPPLIERS, MAX_SUPPLIERS))
 
@@ -602,43 +617,36 @@ class _Chunk(NamedTuple):
     tables: Callable[[], tuple[pa.Table, pa.Table]]
 
 
-def _draw_chunk(
-    rng: np.random.Generator, run: _Run, first_order: int, end_order: int, first_line: int
-) -> _Chunk:
+class _Fates(NamedTuple):
+    """What becomes of each line: its timeline, status and how it fails."""
+
+    shipped_at: np.ndarray
+    delivered_at: np.ndarray
+    carrier: np.ndarray
+    promised_delivery_days: np.ndarray
+    canceller: np.ndarray
+    status: np.ndarray
+    is_cancelled: np.ndarray
+    is_shipped: np.ndarray
+    is_delivered: np.ndarray
+    dispute_kind: np.ndarray  # DEFECT, NOT_RECEIVED, REMORSE, or -1: no dispute
+    dispute_opened_at: np.ndarray  # 0 where there is no dispute
+
+    @staticmethod
+    def joined(first: _Fates, second: _Fates) -> _Fates:
+        return _Fates(*(np.concatenate(pair) for pair in zip(first, second, strict=True)))
+
+
+def _draw_fates(
+    rng: np.random.Generator,
+    run: _Run,
+    supplier: np.ndarray,
+    listing: np.ndarray,
+    ordered: np.ndarray,
+) -> _Fates:
     suppliers, catalog, end = run.suppliers, run.catalog, run.end
-    order_count = end_order - first_order
-    order_index = np.arange(first_order, end_order)
-    # Order i sits at quantile i/N of an exponentially growing volume; ids follow time.
-    quantile = (order_index + rng.random(order_count)) / run.order_total
-    growth = np.log1p(quantile * (VOLUME_GROWTH - 1)) / np.log(VOLUME_GROWTH)
-    ordered_at = run.start + (growth * (end - run.start)).astype(np.int64)
-    order_supplier = suppliers.volume_alias.draw(rng.random(order_count))
-    # AliExpress order ids: 12 increasing digits then the buyer's 4-digit suffix; the lines
-    # (child orders) take the next numbers, hence gaps between orders.
-    order_number = (
-        305_000_000_000
-        + order_index * run.order_id_gap
-        + rng.integers(0, run.order_id_gap - len(LINES_PER_ORDER_SHARES), order_count)
-    )
-    order_country = _draw_categories(rng, COUNTRY_SHARES, order_count)
-    line_count = 1 + _draw_categories(rng, LINES_PER_ORDER_SHARES, order_count)
-
-    order_of_line = np.repeat(np.arange(order_count), line_count)
-    order_first_line = np.cumsum(line_count) - line_count
-    line_total = len(order_of_line)
-    line_number = np.arange(line_total) - order_first_line[order_of_line]
-    supplier = order_supplier[order_of_line]
-    listing = catalog.pick_listings(supplier, rng.random(line_total))
-    product = catalog.listing_product[listing]
-    sku = catalog.sku_first[product] + (rng.random(line_total) * catalog.sku_count[product]).astype(
-        np.int64
-    )
-    quantity = 1 + _draw_categories(rng, QUANTITY_SHARES, line_total)
-    unit_price = catalog.listing_unit_price_cents[listing]
-    shipping_fee = catalog.listing_shipping_fee_cents[listing]
+    line_total = len(supplier)
     promised_ship_days = catalog.listing_promised_ship_days[listing]
-
-    ordered = ordered_at[order_of_line]
     handling_mean = suppliers.handling_days_mean[supplier]
     handling = np.clip(rng.gamma(3.0, handling_mean / 3.0), 1.0, 10.0) * DAY
     shipped_at = ordered + handling.astype(np.int64)
@@ -690,15 +698,106 @@ def _draw_chunk(
         [is_cancelled, is_delivered, is_shipped], [CANCELLED, DELIVERED, SHIPPED], PLACED
     )
 
+    dispute_kind = np.select([defect, not_received, remorse], [DEFECT, NOT_RECEIVED, REMORSE], -1)
+    disputed = np.flatnonzero(dispute_kind >= 0)
+    kind = dispute_kind[disputed]
+    # Not-received disputes wait for the promised delivery date; the others follow delivery.
+    dispute_opened_at = np.zeros(line_total, np.int64)
+    dispute_opened_at[disputed] = np.where(
+        kind == NOT_RECEIVED,
+        ordered[disputed] + promised_delivery_days[disputed] * DAY,
+        delivered_at[disputed],
+    ) + (rng.uniform(0, np.where(kind == REMORSE, 10, 15)) * DAY).astype(np.int64)
+    return _Fates(
+        shipped_at=shipped_at,
+        delivered_at=delivered_at,
+        carrier=carrier,
+        promised_delivery_days=promised_delivery_days,
+        canceller=canceller,
+        status=status,
+        is_cancelled=is_cancelled,
+        is_shipped=is_shipped,
+        is_delivered=is_delivered,
+        dispute_kind=dispute_kind,
+        dispute_opened_at=dispute_opened_at,
+    )
+
+
+def _draw_chunk(
+    rng: np.random.Generator, run: _Run, first_order: int, end_order: int, first_line: int
+) -> _Chunk:
+    suppliers, catalog, end = run.suppliers, run.catalog, run.end
+    order_count = end_order - first_order
+    order_index = np.arange(first_order, end_order)
+    # Order i sits at quantile i/N of an exponentially growing volume; ids follow time.
+    quantile = (order_index + rng.random(order_count)) / run.order_total
+    growth = np.log1p(quantile * (VOLUME_GROWTH - 1)) / np.log(VOLUME_GROWTH)
+    ordered_at = run.start + (growth * (end - run.start)).astype(np.int64)
+    order_supplier = suppliers.volume_alias.draw(rng.random(order_count))
+    # AliExpress order ids: 12 increasing digits then the buyer's 4-digit suffix; the lines
+    # (child orders) take the next numbers, hence gaps between orders. The last two numbers
+    # of an order's gap are kept for buying its failed line again.
+    order_number = (
+        305_000_000_000
+        + order_index * run.order_id_gap
+        + rng.integers(0, run.order_id_gap - len(LINES_PER_ORDER_SHARES) - 2, order_count)
+    )
+    order_country = _draw_categories(rng, COUNTRY_SHARES, order_count)
+    line_count = 1 + _draw_categories(rng, LINES_PER_ORDER_SHARES, order_count)
+
+    order_of_line = np.repeat(np.arange(order_count), line_count)
+    order_first_line = np.cumsum(line_count) - line_count
+    line_number = np.arange(len(order_of_line)) - order_first_line[order_of_line]
+    supplier = order_supplier[order_of_line]
+    listing = catalog.pick_listings(supplier, rng.random(len(order_of_line)))
+    product = catalog.listing_product[listing]
+    sku = catalog.sku_first[product] + (
+        rng.random(len(order_of_line)) * catalog.sku_count[product]
+    ).astype(np.int64)
+    quantity = 1 + _draw_categories(rng, QUANTITY_SHARES, len(order_of_line))
+    fates = _draw_fates(rng, run, supplier, listing, ordered_at[order_of_line])
+    line_id_number = order_number[order_of_line] + 1 + line_number
+
+    # The dropshipper buys some failed lines again, from the same listing for the same store
+    # order, once the customer complains: one purchase of one line, at most one per order.
+    failed = np.flatnonzero(np.isin(fates.dispute_kind, (DEFECT, NOT_RECEIVED)))
+    failed = failed[rng.random(len(failed)) < REBUY_PROBABILITY]
+    failed = failed[np.unique(order_of_line[failed], return_index=True)[1]]
+    rebought_at = fates.dispute_opened_at[failed] + (
+        rng.uniform(*REBUY_DELAY_DAYS, len(failed)) * DAY
+    ).astype(np.int64)
+    visible = rebought_at <= end
+    failed, rebought_at = failed[visible], rebought_at[visible]
+    rebuys = len(failed)
+    fates = _Fates.joined(
+        fates, _draw_fates(rng, run, supplier[failed], listing[failed], rebought_at)
+    )
+    first_purchase = order_of_line[failed]
+    rebuy_number = order_number[first_purchase] + run.order_id_gap - 2
+    ordered_at = np.concatenate([ordered_at, rebought_at])
+    order_number = np.concatenate([order_number, rebuy_number])
+    store_order_index = np.concatenate([order_index, order_index[first_purchase]])
+    order_country = np.concatenate([order_country, order_country[first_purchase]])
+    order_first_line = np.concatenate([order_first_line, len(order_of_line) + np.arange(rebuys)])
+    line_count = np.concatenate([line_count, np.ones(rebuys, np.int64)])
+    order_of_line = np.concatenate([order_of_line, order_count + np.arange(rebuys)])
+    line_id_number = np.concatenate([line_id_number, rebuy_number + 1])
+    supplier, listing, product, sku, quantity = (
+        np.concatenate([values, values[failed]])
+        for values in (supplier, listing, product, sku, quantity)
+    )
+    line_total = len(order_of_line)
+
     line_index = first_line + np.arange(line_total)
-    tracking_digits = np.array([c[4] for c in CARRIERS])[carrier]
+    tracking_digits = np.array([c[4] for c in CARRIERS])[fates.carrier]
     tracking_number = 10 ** (tracking_digits - 1) + line_index * 7 + rng.integers(0, 7, line_total)
 
     order_id = order_number * 10_000 + run.buyer_suffix
-    line_id = (order_number[order_of_line] + 1 + line_number) * 10_000 + run.buyer_suffix
+    line_id = line_id_number * 10_000 + run.buyer_suffix
     supplier_order_id = order_id[order_of_line]
 
     def lines_table() -> pa.Table:
+        carrier, is_shipped = fates.carrier, fates.is_shipped
         tracking = pc.binary_join_element_wise(
             _texts([c[3] for c in CARRIERS], carrier, is_shipped),
             pa.array(tracking_number).cast(pa.string()),
@@ -706,7 +805,7 @@ def _draw_chunk(
             "",
         )
         store_order = pc.binary_join_element_wise(
-            "#", pa.array(1001 + order_index).cast(pa.string()), ""
+            "#", pa.array(1001 + store_order_index).cast(pa.string()), ""
         ).take(order_of_line)
         return pa.table(
             [
@@ -722,12 +821,12 @@ def _draw_chunk(
                 catalog.listing_unit_price_texts.take(listing),
                 run.currency[:line_total],
                 catalog.listing_shipping_fee_texts.take(listing),
-                _texts(STATUSES, status),
-                _texts(CANCELLERS, canceller, is_cancelled),
-                run.timestamps(shipped_at, is_shipped),
-                run.timestamps(delivered_at, is_delivered),
-                SMALL_NUMBER_TEXTS.take(promised_ship_days),
-                SMALL_NUMBER_TEXTS.take(promised_delivery_days),
+                _texts(STATUSES, fates.status),
+                _texts(CANCELLERS, fates.canceller, fates.is_cancelled),
+                run.timestamps(fates.shipped_at, is_shipped),
+                run.timestamps(fates.delivered_at, fates.is_delivered),
+                SMALL_NUMBER_TEXTS.take(catalog.listing_promised_ship_days[listing]),
+                SMALL_NUMBER_TEXTS.take(fates.promised_delivery_days),
                 tracking,
                 _texts([c[0] for c in CARRIERS], carrier, is_shipped),
                 _texts(COUNTRIES, order_country[order_of_line]),
@@ -737,24 +836,19 @@ def _draw_chunk(
             names=ORDER_COLUMNS,
         )
 
-    disputed = np.flatnonzero(not_received | defect | remorse)
-    kind = np.select([defect[disputed], not_received[disputed]], [DEFECT, NOT_RECEIVED], REMORSE)
-    # Not-received disputes wait for the promised delivery date; the others follow delivery.
-    opened_at = np.where(
-        kind == NOT_RECEIVED,
-        ordered[disputed] + promised_delivery_days[disputed] * DAY,
-        delivered_at[disputed],
-    ) + (rng.uniform(0, np.where(kind == REMORSE, 10, 15)) * DAY).astype(np.int64)
-    visible = opened_at <= end
+    disputed = np.flatnonzero((fates.dispute_kind >= 0) & (fates.dispute_opened_at <= end))
     disputes_table = _draw_disputes(
         rng,
         run,
-        line=disputed[visible],
-        kind=kind[visible],
-        opened_at=opened_at[visible],
-        is_bad_supplier=suppliers.band[supplier[disputed[visible]]] == BAD,
-        value_cents=(quantity * unit_price + shipping_fee)[disputed[visible]],
-        line_index=line_index[disputed[visible]],
+        line=disputed,
+        kind=fates.dispute_kind[disputed],
+        opened_at=fates.dispute_opened_at[disputed],
+        is_bad_supplier=suppliers.band[supplier[disputed]] == BAD,
+        value_cents=(
+            quantity * catalog.listing_unit_price_cents[listing]
+            + catalog.listing_shipping_fee_cents[listing]
+        )[disputed],
+        line_index=line_index[disputed],
         order_id=supplier_order_id,
         line_id=line_id,
         product_id_texts=catalog.product_id_texts,
@@ -934,7 +1028,7 @@ def generate(
     end_of_export = datetime.combine(end_date, time(23, 59, 59), UTC)
     end = int(end_of_export.timestamp())
     start = end + 1 - weeks * 7 * DAY
-    chunk_lines = min(orders, CHUNK_ORDERS) * len(LINES_PER_ORDER_SHARES)
+    chunk_lines = _chunk_lines(orders)
     run = _Run(
         suppliers=suppliers,
         catalog=catalog,
@@ -946,7 +1040,7 @@ def generate(
         currency=_repeated("USD", chunk_lines),
         buyer_suffix=int(rng.integers(1000, 10_000)),
         # 12-digit order numbers: spread orders as far apart as fits, keeping room for lines.
-        order_id_gap=max(len(LINES_PER_ORDER_SHARES) + 2, min(50_000, 600_000_000_000 // orders)),
+        order_id_gap=_order_id_gap(orders),
     )
     orders_path, disputes_path, truth_path = (
         out_dir / name for name in ("orders.csv", "disputes.csv", "truth.csv")
@@ -1048,7 +1142,7 @@ def generate_week(
     suppliers = _draw_suppliers(world, _supplier_count(orders))
     catalog = _draw_catalog(world, suppliers)
     buyer_suffix = int(world.integers(1000, 10_000))
-    order_id_gap = max(len(LINES_PER_ORDER_SHARES) + 2, min(50_000, 600_000_000_000 // orders))
+    order_id_gap = _order_id_gap(orders)
 
     rng = np.random.default_rng([seed, 1])
     previous_end = int(datetime.combine(end_date, time(23, 59, 59), UTC).timestamp())
@@ -1093,7 +1187,7 @@ def generate_week(
             )
         )
         week_orders = max(1, round(orders / weeks))
-        chunk_lines = min(week_orders, CHUNK_ORDERS) * len(LINES_PER_ORDER_SHARES)
+        chunk_lines = _chunk_lines(week_orders)
         run = _Run(
             suppliers=suppliers,
             catalog=catalog,

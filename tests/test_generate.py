@@ -160,16 +160,22 @@ def test_a_week_on_from_an_export_with_no_dispute_open(tmp_path):
 
 
 def test_chunks_are_written_in_the_order_they_are_drawn(tmp_path):
-    # Four chunks, drawn, built and written on three threads: ids follow time down each file.
+    # Four chunks, drawn, built and written on three threads: ids follow time down each file
+    # (a line bought again takes the ids kept after its first purchase's).
     exports = generate(tmp_path, orders=160_000, weeks=8)
     connection = load(exports)
-    for table, key in (("orders", "line_id"), ("disputes", "dispute_id")):
+    first_purchases = """
+        select line_id, rowid as row from orders
+        qualify supplier_order_id = min(supplier_order_id) over (partition by store_order)
+    """
+    every_dispute = "select dispute_id, rowid as row from disputes"
+    for rows, key in ((first_purchases, "line_id"), (every_dispute, "dispute_id")):
         going_back = f"""
             select count(*)
-            from (select {key} < lag({key}) over (order by rowid) as back from {table})
+            from (select {key} < lag({key}) over (order by row) as back from ({rows}))
             where back
         """
-        assert scalar(connection, going_back) == 0, table
+        assert scalar(connection, going_back) == 0, key
     assert scalar(connection, "select count(*) from orders") == exports.lines
 
 
@@ -200,8 +206,59 @@ def test_line_count_is_reported_and_orders_have_one_to_four_lines(tmp_path):
         " from (select count(*) as n from orders group by supplier_order_id)"
     ).fetchone()
     assert per_order[0] == 1 and per_order[1] <= 4 and 1.4 < per_order[2] < 1.65
-    assert scalar(connection, "select count(distinct supplier_order_id) from orders") == 5000
+    assert scalar(connection, "select count(distinct store_order) from orders") == 5000
     assert scalar(connection, "select count(*) - count(distinct line_id) from orders") == 0
+
+
+def test_some_failed_lines_are_bought_again_for_the_same_store_order(tmp_path):
+    connection = load(generate(tmp_path, orders=20_000, weeks=26))
+    connection.execute(
+        """
+        create table purchases as
+        select *, dense_rank() over (partition by store_order order by supplier_order_id) as nth
+        from orders
+        """
+    )
+    lines, again = connection.execute(
+        "select count(*), count(*) filter (where nth > 1) from purchases"
+    ).fetchone()
+    assert 0.005 * lines < again < 0.03 * lines
+    # Each is one line, the second and last purchase for its store order, of a line of the
+    # first that failed (a defect or a lost parcel), from the same listing and variant, bought
+    # after the customer's dispute opened.
+    assert scalar(connection, "select max(nth) from purchases") == 2
+    assert (
+        scalar(
+            connection,
+            "select count(*) from purchases where nth = 2 group by supplier_order_id"
+            " order by 1 desc limit 1",
+        )
+        == 1
+    )
+    reasons = ", ".join(
+        "'" + reason.replace("'", "''") + "'"
+        for reason in DEFECT_REASONS + DELIVERY_FAILURE_REASONS
+    )
+    unexplained = scalar(
+        connection,
+        f"""
+        select count(*) from purchases as again
+        where nth = 2 and not exists (
+            select 1 from purchases as failed
+            join disputes
+                on disputes.supplier_order_id = failed.supplier_order_id
+                and coalesce(disputes.line_id = failed.line_id, true)
+            where failed.nth = 1
+              and failed.store_order = again.store_order
+              and failed.supplier_id = again.supplier_id
+              and failed.sku_id = again.sku_id
+              and failed.quantity = again.quantity
+              and disputes.reason in ({reasons})
+              and disputes.opened_at < again.ordered_at
+        )
+        """,
+    )
+    assert unexplained == 0
 
 
 def test_default_size_has_over_200_suppliers_with_skewed_volume(tmp_path):
