@@ -274,32 +274,115 @@ failed_lines as (
 
 ),
 
-reorders as (
+resend_candidates as materialized (
 
-    -- The next purchase of the same goods for the same store order, ordered after the failed
-    -- line, is the dropshipper buying them again to replace what failed: its cost is the failed
-    -- line's resend cost. The store order by its key (`#1001` and `1001` are one order); a
-    -- cancelled purchase replaced nothing and cost nothing; a line of the same product bought
-    -- with the failed one (another variant) is not a resend. Of the lines of that purchase,
-    -- the same variant (SKU) first, then the first by its key, so that every build picks the
-    -- same one; its amount NULL when not known (a currency without a rate), never the next's.
+    -- A later purchase of the same goods for the same store order, ordered after a failed line,
+    -- is the dropshipper buying them again to replace what failed. The store order by its key
+    -- (`#1001` and `1001` are one order); a cancelled purchase replaced nothing and cost
+    -- nothing; a line of the same product bought with the failed one (another variant) is not
+    -- a resend. Each pair comes with the key that ranks it: the earliest purchase first, of its
+    -- lines the same variant (SKU) first, then by the lines' keys, so that every build pairs
+    -- the same lines.
     select
         failed_lines.order_line_id,
-        arg_min_null(
-            later.line_amount,
-            struct_pack(
-                ordered_at := later.ordered_at,
-                other_variant := later.sku_id is distinct from failed_lines.sku_id,
-                order_line_id := later.order_line_id
-            )
-        ) as resend_line_amount,
+        failed_lines.store_order_key,
+        failed_lines.product_id,
+        later.order_line_id as resend_line_id,
+        later.line_amount as resend_line_amount,
+        struct_pack(
+            ordered_at := later.ordered_at,
+            other_variant := later.sku_id is distinct from failed_lines.sku_id,
+            failed_at := failed_lines.ordered_at,
+            failed_line_id := failed_lines.order_line_id,
+            resend_line_id := later.order_line_id
+        ) as rank_key,
+        count(*) over (partition by later.order_line_id) as claims,
     from failed_lines
     inner join order_lines as later
         on failed_lines.store_order_key = later.store_order_key
         and failed_lines.product_id = later.product_id
         and later.ordered_at > failed_lines.ordered_at
     where later.status <> 'cancelled'
-    group by failed_lines.order_line_id
+
+),
+
+contested_goods as (
+
+    -- the store orders and products where one purchase could replace two failed lines
+    select distinct store_order_key, product_id
+    from resend_candidates
+    where claims > 1
+
+),
+
+contested_resends as (
+
+    -- One purchase replaces one failed line: the pairs taken best first, each unless one of its
+    -- lines is taken already. Walked pair by pair, so only where a purchase is contested.
+    with recursive ranked as (
+        select
+            resend_candidates.*,
+            row_number() over (
+                partition by store_order_key, product_id order by rank_key
+            ) as pair_rank,
+        from resend_candidates
+        semi join contested_goods using (store_order_key, product_id)
+    ),
+
+    matching (store_order_key, product_id, pairs_seen, failed_line_ids, resend_line_ids) as (
+        select distinct store_order_key, product_id, 0::bigint, []::varchar[], []::varchar[]
+        from ranked
+        union all
+        select
+            matching.store_order_key,
+            matching.product_id,
+            matching.pairs_seen + 1,
+            case
+                when list_contains(matching.failed_line_ids, ranked.order_line_id)
+                    or list_contains(matching.resend_line_ids, ranked.resend_line_id)
+                    then matching.failed_line_ids
+                else list_append(matching.failed_line_ids, ranked.order_line_id)
+            end,
+            case
+                when list_contains(matching.failed_line_ids, ranked.order_line_id)
+                    or list_contains(matching.resend_line_ids, ranked.resend_line_id)
+                    then matching.resend_line_ids
+                else list_append(matching.resend_line_ids, ranked.resend_line_id)
+            end,
+        from matching
+        inner join ranked
+            on matching.store_order_key = ranked.store_order_key
+            and matching.product_id = ranked.product_id
+            and ranked.pair_rank = matching.pairs_seen + 1
+    ),
+
+    matched as (
+        select unnest(failed_line_ids) as order_line_id, unnest(resend_line_ids) as resend_line_id
+        from matching
+        qualify pairs_seen = max(pairs_seen) over (partition by store_order_key, product_id)
+    )
+
+    select matched.order_line_id, ranked.resend_line_amount
+    from matched
+    inner join ranked
+        on matched.order_line_id = ranked.order_line_id
+        and matched.resend_line_id = ranked.resend_line_id
+
+),
+
+reorders as (
+
+    -- each failed line's resend, its amount NULL when not known (a currency without a rate),
+    -- never another line's: where no purchase is contested, simply its first
+    select
+        order_line_id,
+        arg_min_null(resend_line_amount, rank_key) as resend_line_amount,
+    from resend_candidates
+    anti join contested_goods using (store_order_key, product_id)
+    group by order_line_id
+    union all
+    select order_line_id, resend_line_amount
+    from contested_resends
 
 ),
 
