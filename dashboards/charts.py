@@ -6,6 +6,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from dropscore.controls import escape_controls
+
 VERDICT_COLOURS = {
     "avoid": "#d62728",
     "watch": "#ff9f1c",
@@ -84,17 +86,28 @@ def weekly_rates(weeks: pd.DataFrame) -> alt.LayerChart:
     return alt.layer(base.mark_line(), points, data=long).properties(title="Rates per week")
 
 
+def money_title(currency: str | None) -> str:
+    """'Money lost (USD)'. The currency is text from the warehouse: escaped here as
+    `queries.escaped` escapes it, so the title is safe whoever calls (escaping twice changes
+    nothing)."""
+    return f"Money lost ({escape_controls(currency)})" if currency else "Money lost"
+
+
 def weekly_loss(weeks: pd.DataFrame, currency: str | None) -> alt.Chart:
-    title = f"Money lost ({currency})" if currency else "Money lost"
+    # The currency goes on the axis only: Vega-Lite copies a field's title into the tooltip's
+    # and the description's expressions without escaping backslashes, which would turn an
+    # escaped `\x1b` back into the character.
     return (
         alt.Chart(weeks, height=HEIGHT, title="Money lost per week")
         .mark_bar(color="#e45756")
         .encode(
             x=alt.X("week_start:T", title="Week ordered"),
-            y=alt.Y("loss_amount:Q", title=title),
+            y=alt.Y(
+                "loss_amount:Q", title="Money lost", axis=alt.Axis(title=money_title(currency))
+            ),
             tooltip=[
                 alt.Tooltip("week_start:T", title="Week of"),
-                alt.Tooltip("loss_amount:Q", title=title, format=",.2f"),
+                alt.Tooltip("loss_amount:Q", title="Money lost", format=",.2f"),
             ],
         )
     )

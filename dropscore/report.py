@@ -1100,7 +1100,12 @@ def charts(report: Report) -> list[Chart]:
             .mark_bar()
             .encode(
                 x=altair.X("week:O", title=None, sort=order),
-                y=altair.Y("loss:Q", title=f"lost ({currency})".replace(" ()", "")),
+                # The currency on the axis only: Vega-Lite copies a field's title into the
+                # description's expression without escaping backslashes, which turns an escaped
+                # `\x07` back into the character, and vl-convert then cannot draw the chart.
+                y=altair.Y(
+                    "loss:Q", title="lost", axis=altair.Axis(title=_money_axis_title(currency))
+                ),
                 color=highlight,
             )
             .properties(width=520, height=160, title="Money lost per week (by dispute date)")
@@ -1129,7 +1134,9 @@ def charts(report: Report) -> list[Chart]:
                 # labels cut here, not by Vega: it cuts UTF-16 code units, and half an emoji
                 # aborts vl-convert
                 y=altair.Y("supplier:N", title=None, sort="-x", axis=altair.Axis(labelLimit=0)),
-                x=altair.X("loss:Q", title=f"lost ({currency})".replace(" ()", "")),
+                x=altair.X(
+                    "loss:Q", title="lost", axis=altair.Axis(title=_money_axis_title(currency))
+                ),
             )
             .properties(width=420, title="Suppliers that cost the most this week")
         )
@@ -1142,6 +1149,12 @@ def charts(report: Report) -> list[Chart]:
             )
         )
     return [chart for chart in rendered if chart is not None]
+
+
+def _money_axis_title(currency: str) -> str:
+    """'lost (USD)'. The currency comes from the marts, so it is escaped as every string from
+    the data drawn on a chart is: vl-convert aborts the process on a control character."""
+    return f"lost ({escape_controls(currency)})" if currency else "lost"
 
 
 # A chart's axis label: characters, not the pixels Vega would cut at.

@@ -15,10 +15,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import vl_convert
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from dashboards import queries, ui
+from dashboards import charts, queries, ui
 from dropscore.config import PROJECT_DIR, Settings
 from dropscore.controls import escape_controls
 from dropscore.pipeline import build, run
@@ -369,6 +370,12 @@ def first_avoid(settings: Settings) -> str:
     )[0][0]
 
 
+def listed(app: AppTest) -> str:
+    """The suppliers page's caption counting what the table lists."""
+    (caption,) = [caption.value for caption in app.caption if " listed · " in caption.value]
+    return caption
+
+
 def test_suppliers_lists_every_supplier_worst_first(built_settings, monkeypatch):
     app = open_page(built_settings.home, "suppliers", monkeypatch)
     table = app.dataframe[0].value
@@ -379,6 +386,18 @@ def test_suppliers_lists_every_supplier_worst_first(built_settings, monkeypatch)
     assert table["verdict"].iloc[0] == "avoid"
     order = [queries.VERDICT_ORDER.index(verdict) for verdict in table["verdict"]]
     assert order == sorted(order)
+    counts = dict(
+        published(
+            built_settings, "select verdict, count(*) from marts.fct_supplier_scorecard group by 1"
+        )
+    )
+    assert listed(app) == (
+        f"{len(table):,} suppliers listed · Scorecard period · "
+        + " · ".join(
+            f"{ui.VERDICT_LABELS[verdict].lower()} {counts.get(verdict, 0):,}"
+            for verdict in queries.VERDICT_ORDER
+        )
+    )
 
 
 def test_suppliers_filters_by_verdict(built_settings, monkeypatch):
@@ -472,6 +491,11 @@ def test_suppliers_page_offers_the_csv_download(built_settings, monkeypatch):
 # --- one supplier ----------------------------------------------------------------------------
 
 
+def verdict_tile(app: AppTest):
+    (tile,) = [tile for tile in app.metric if tile.label == "Verdict"]
+    return tile
+
+
 def test_supplier_detail_opens_from_the_query_parameter(built_settings, monkeypatch):
     supplier = first_avoid(built_settings)
     name, reason, mature = published(
@@ -485,6 +509,12 @@ def test_supplier_detail_opens_from_the_query_parameter(built_settings, monkeypa
     assert f"{name}  —  store id {supplier}" in texts(app)
     assert reason in texts(app)
     assert metric(app, "Verdict") == "Avoid"
+    (rank,) = published(
+        built_settings,
+        "select risk_rank from marts.fct_supplier_scorecard where supplier_id = ?",
+        [supplier],
+    )[0]
+    assert verdict_tile(app).delta == f"#{rank} by risk"
     assert metric(app, "Mature lines") == f"{mature:,}"
     assert app.query_params["supplier"] == supplier
 
@@ -1006,6 +1036,29 @@ def json_strings(value: object) -> list[str]:
     return []
 
 
+# The reporting currency as a build through the library, which no --var check guards, takes it.
+HOSTILE_CURRENCY = "<b>US\u202eD</b>\x1b[2J"
+
+
+def test_the_currency_on_the_money_chart_is_escaped_as_text_from_the_data_is():
+    """The chart escapes it whatever its caller passed, and draws it as text on the axis only:
+    Vega-Lite copies a field's title into the tooltip's and description's expressions without
+    escaping backslashes, which would turn the escape back into the character."""
+    title = "Money lost (<b>US\\u202eD</b>\\x1b[2J)"
+    assert charts.money_title(HOSTILE_CURRENCY) == title
+    assert charts.money_title(None) == "Money lost"
+    weeks = pd.DataFrame({"week_start": pd.to_datetime(["2026-11-16"]), "loss_amount": [12.5]})
+    spec = charts.weekly_loss(weeks, HOSTILE_CURRENCY).to_dict()
+    assert spec["encoding"]["y"]["axis"]["title"] == title
+    assert [tooltip["title"] for tooltip in spec["encoding"]["tooltip"]] == [
+        "Week of",
+        "Money lost",
+    ]
+    drawn = vl_convert.vegalite_to_svg(spec)
+    assert "Money lost (&lt;b&gt;US\\u202eD&lt;/b&gt;\\x1b[2J)</text>" in drawn
+    assert not CONTROLS.search(drawn)
+
+
 def hostile_supplier(settings: Settings, name: str) -> str:
     return published(
         settings,
@@ -1201,3 +1254,46 @@ def test_without_disputes_deadlines_say_escalations_are_not_in_your_data(
     assert ui.without_disputes("Disputes to escalate") in captions(app)
     app.multiselect(key="deadlines_kinds").set_value(["escalate_dispute"]).run()
     assert not app.success
+
+
+def test_without_disputes_the_suppliers_count_none_as_avoid_watch_or_good(
+    orders_only_settings, monkeypatch
+):
+    """Every supplier is too few lines for want of disputes: "good 0" would read as none of
+    them being good, when none can be judged."""
+    (suppliers,) = published(
+        orders_only_settings, "select count(*) from marts.fct_supplier_scorecard"
+    )[0]
+    app = open_page(orders_only_settings.home, "suppliers", monkeypatch)
+    assert listed(app) == (
+        f"{suppliers:,} suppliers listed · Scorecard period · too few lines {suppliers:,} · "
+        + ui.without_disputes("avoid, watch and good")
+    )
+
+
+def test_without_disputes_a_supplier_has_no_rank_by_risk(orders_only_settings, monkeypatch):
+    """The mart still numbers every supplier, by lines alone: "#1 by risk" would name the
+    busiest supplier the riskiest."""
+    supplier = published(
+        orders_only_settings,
+        "select supplier_id from marts.fct_supplier_scorecard where risk_rank = 1",
+    )[0][0]
+    app = open_page(orders_only_settings.home, "supplier", monkeypatch, {"supplier": supplier})
+    tile = verdict_tile(app)
+    assert (tile.value, tile.delta) == ("Too few lines", ui.NO_DISPUTES)
+    assert tile.help == ui.without_disputes("Rank by risk")
+
+
+def test_without_disputes_nothing_due_speaks_of_order_lines_only(
+    orders_only_settings, tmp_path, monkeypatch
+):
+    """No open dispute can be known, so "no order line or dispute" would claim too much."""
+    home = copy_home(orders_only_settings, tmp_path / "nothing-due")
+    with duckdb.connect(str(home.warehouse_path)) as con:
+        con.execute("delete from marts.fct_dispute_deadlines")
+    nothing_due = ["Nothing due: no order line has a deadline coming up."]
+    app = open_page(home.home, "deadlines", monkeypatch)
+    assert [success.value for success in app.success] == nothing_due
+    app.multiselect(key="deadlines_kinds").set_value(["open_dispute"]).run()
+    assert [success.value for success in app.success] == nothing_due
+    assert ui.without_disputes("Disputes to escalate") not in captions(app)

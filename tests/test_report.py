@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -30,6 +31,7 @@ from dropscore.report import (
     Section,
     Week,
     _axis_labels,
+    _money_axis_title,
     build_report,
     charts,
     format_value,
@@ -892,3 +894,21 @@ def test_suppliers_whose_names_are_alike_up_to_the_cut_keep_a_bar_each():
         "Twin (1104)",
         "Twin (1105)",
     ]
+
+
+def test_the_currency_is_escaped_wherever_the_report_shows_it(built_settings):
+    """The currency is the reporting_currency var: `--var` keeps it to a code of the exchange-rate
+    seed, but a build through the library takes any string, and the marts carry it as given. As
+    a name, its markup stays text and its control characters show as escapes; on a chart, one
+    of them aborted the renderer, and with it the run."""
+    currency = "<b>US\u202eD</b>\x07\uffff"
+    assert _money_axis_title(currency) == "lost (<b>US\\u202eD</b>\\x07\\uffff)"
+    assert _money_axis_title("") == "lost"
+
+    report = dataclasses.replace(build_report(built_settings.warehouse_path), currencies=[currency])
+    assert "Money lost per week" in [chart.title for chart in charts(report)]
+    html, markdown = render_html(report), render_markdown(report)
+    assert "amounts in &lt;b&gt;US\\u202eD&lt;/b&gt;\\x07\\uffff</p>" in html
+    assert "amounts in \\<b\\>US\\\\u202eD\\</b\\>\\\\x07\\\\uffff\n" in markdown
+    assert not RAW_CONTROLS.search(html)
+    assert not RAW_CONTROLS.search(markdown)

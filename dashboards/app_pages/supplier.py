@@ -49,13 +49,23 @@ currency = None if ui.is_missing(card["currency"]) else str(card["currency"])
 # The id is kept as stored to look the supplier up; the name arrives escaped.
 st.text(f"{card['supplier_name']}  —  store id {escape_controls(supplier_id)}")
 
+# Without disputes, "no disputes" or "no better source" would be a claim the data cannot make;
+# and the mart then ranks suppliers by lines alone, so "#1 by risk" would call the busiest the
+# riskiest.
+has_disputes = queries.has_dispute_data()
+
 top = st.columns(5)
+if has_disputes:
+    rank = None if ui.is_missing(card["risk_rank"]) else f"#{int(card['risk_rank'])} by risk"
+    rank_help = "Rank among all suppliers, riskiest first, by the shrunk rates"
+else:
+    rank, rank_help = ui.NO_DISPUTES, ui.without_disputes("Rank by risk")
 ui.metric(
     top[0],
     "Verdict",
     ui.VERDICT_LABELS.get(card["verdict"], str(card["verdict"])),
-    note=None if ui.is_missing(card["risk_rank"]) else f"#{int(card['risk_rank'])} by risk",
-    help="Rank among all suppliers, riskiest first, by the shrunk rates",
+    note=rank,
+    help=rank_help,
     border=True,
 )
 for column, label, rate in (
@@ -122,9 +132,6 @@ ui.metric(other[2], "Seller cancels", ui.percent(card["seller_cancel_rate"]))
 ui.metric(other[3], "Handling (days)", ui.days(card["handling_days_median"]), help="Median")
 ui.metric(other[4], "Delivery (days)", ui.days(card["delivery_days_median"]), help="Median")
 ui.metric(other[5], "Resolve (days)", ui.days(card["resolution_days_median"]), help="Median")
-
-# Without disputes, "no disputes" or "no better source" would be a claim the data cannot make.
-has_disputes = queries.has_dispute_data()
 
 weekly, reasons, products, disputes = st.tabs(
     ["Weekly", "Reasons", "Products", "Disputes"], key="supplier_tabs"

@@ -35,12 +35,14 @@ scorecard = queries.scorecard(start, verdicts, int(min_lines or 0), search.strip
 currency = ui.currency_of(scorecard)
 
 counts = scorecard["verdict"].value_counts() if not scorecard.empty else {}
+# Without disputes no supplier can be judged: "good 0" would read as none of them being good.
+disputes = queries.has_dispute_data()
+counted = queries.VERDICT_ORDER if disputes else ("insufficient_data",)
 st.caption(
     f"{len(scorecard):,} {'supplier' if len(scorecard) == 1 else 'suppliers'} listed · "
     f"{ui.window_label(start)} · "
-    + " · ".join(
-        f"{ui.VERDICT_LABELS[v].lower()} {int(counts.get(v, 0)):,}" for v in queries.VERDICT_ORDER
-    )
+    + " · ".join(f"{ui.VERDICT_LABELS[v].lower()} {int(counts.get(v, 0)):,}" for v in counted)
+    + ("" if disputes else " · " + ui.without_disputes("avoid, watch and good"))
 )
 
 if scorecard.empty:
