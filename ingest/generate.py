@@ -736,7 +736,7 @@ def _draw_chunk(
     order_supplier = suppliers.volume_alias.draw(rng.random(order_count))
     # AliExpress order ids: 12 increasing digits then the buyer's 4-digit suffix; the lines
     # (child orders) take the next numbers, hence gaps between orders. The last two numbers
-    # of an order's gap are kept for buying its failed line again.
+    # of an order's block are kept for buying its failed line again.
     order_number = (
         305_000_000_000
         + order_index * run.order_id_gap
@@ -773,7 +773,7 @@ def _draw_chunk(
         fates, _draw_fates(rng, run, supplier[failed], listing[failed], rebought_at)
     )
     first_purchase = order_of_line[failed]
-    rebuy_number = order_number[first_purchase] + run.order_id_gap - 2
+    rebuy_number = 305_000_000_000 + (order_index[first_purchase] + 1) * run.order_id_gap - 2
     ordered_at = np.concatenate([ordered_at, rebought_at])
     order_number = np.concatenate([order_number, rebuy_number])
     store_order_index = np.concatenate([order_index, order_index[first_purchase]])

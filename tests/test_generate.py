@@ -261,6 +261,34 @@ def test_some_failed_lines_are_bought_again_for_the_same_store_order(tmp_path):
     assert unexplained == 0
 
 
+def test_order_lines_and_purchases_again_never_share_an_id(tmp_path, monkeypatch):
+    # Ids as dense as the generator ever packs them: each order's block holds its lines, then
+    # the two numbers kept for buying one again, then the next order's block begins.
+    monkeypatch.setattr(
+        generate_module,
+        "_order_id_gap",
+        lambda orders: len(generate_module.LINES_PER_ORDER_SHARES) + 4,
+    )
+    connection = load(generate(tmp_path, orders=20_000, weeks=26))
+    assert scalar(connection, "select count(*) - count(distinct line_id) from orders") == 0
+    assert (
+        scalar(
+            connection,
+            "select count(*) from (select supplier_order_id from orders group by 1"
+            " having count(distinct store_order) > 1)",
+        )
+        == 0
+    )
+    assert (
+        scalar(
+            connection,
+            "select count(*) from orders where line_id in (select supplier_order_id from orders)",
+        )
+        == 0
+    )
+    assert scalar(connection, "select count(distinct store_order) from orders") == 20_000
+
+
 def test_default_size_has_over_200_suppliers_with_skewed_volume(tmp_path):
     connection = load(generate(tmp_path, weeks=8))
     assert scalar(connection, "select count(*) from truth") >= 200
