@@ -606,6 +606,7 @@ class _Run:
     currency: pa.Array
     buyer_suffix: int
     order_id_gap: int
+    first_store_order: int  # the number of the first order's store order, `#1001`
 
 
 class _Chunk(NamedTuple):
@@ -632,9 +633,35 @@ class _Fates(NamedTuple):
     dispute_kind: np.ndarray  # DEFECT, NOT_RECEIVED, REMORSE, or -1: no dispute
     dispute_opened_at: np.ndarray  # 0 where there is no dispute
 
+    def take(self, which: np.ndarray) -> _Fates:
+        return _Fates(*(field[which] for field in self))
+
     @staticmethod
     def joined(first: _Fates, second: _Fates) -> _Fates:
         return _Fates(*(np.concatenate(pair) for pair in zip(first, second, strict=True)))
+
+
+class _Rebuys(NamedTuple):
+    """Failed lines bought again: what the purchase is and what becomes of it."""
+
+    ordered_at: np.ndarray
+    store_order_index: np.ndarray
+    country: np.ndarray
+    supplier: np.ndarray
+    listing: np.ndarray
+    sku: np.ndarray
+    quantity: np.ndarray
+    fates: _Fates
+
+    def take(self, which: np.ndarray) -> _Rebuys:
+        return _Rebuys(*(part[which] for part in self[:-1]), self.fates.take(which))
+
+    @staticmethod
+    def joined(first: _Rebuys, second: _Rebuys) -> _Rebuys:
+        return _Rebuys(
+            *(np.concatenate(pair) for pair in zip(first[:-1], second[:-1], strict=True)),
+            _Fates.joined(first.fates, second.fates),
+        )
 
 
 def _draw_fates(
@@ -724,8 +751,15 @@ def _draw_fates(
 
 
 def _draw_chunk(
-    rng: np.random.Generator, run: _Run, first_order: int, end_order: int, first_line: int
-) -> _Chunk:
+    rng: np.random.Generator,
+    run: _Run,
+    first_order: int,
+    end_order: int,
+    first_line: int,
+    waiting: _Rebuys | None = None,
+) -> tuple[_Chunk, _Rebuys | None]:
+    """A chunk of orders, with the purchases again (drawn here or waiting from an earlier chunk)
+    whose time its orders reach; and those still waiting."""
     suppliers, catalog, end = run.suppliers, run.catalog, run.end
     order_count = end_order - first_order
     order_index = np.arange(first_order, end_order)
@@ -768,24 +802,52 @@ def _draw_chunk(
     ).astype(np.int64)
     visible = rebought_at <= end
     failed, rebought_at = failed[visible], rebought_at[visible]
-    rebuys = len(failed)
-    fates = _Fates.joined(
-        fates, _draw_fates(rng, run, supplier[failed], listing[failed], rebought_at)
+    drawn = _Rebuys(
+        ordered_at=rebought_at,
+        store_order_index=order_index[order_of_line[failed]],
+        country=order_country[order_of_line[failed]],
+        supplier=supplier[failed],
+        listing=listing[failed],
+        sku=sku[failed],
+        quantity=quantity[failed],
+        fates=_draw_fates(rng, run, supplier[failed], listing[failed], rebought_at),
     )
-    first_purchase = order_of_line[failed]
-    rebuy_number = 305_000_000_000 + (order_index[first_purchase] + 1) * run.order_id_gap - 2
-    ordered_at = np.concatenate([ordered_at, rebought_at])
+    waiting = drawn if waiting is None else _Rebuys.joined(waiting, drawn)
+
+    # Placed among this chunk's orders when their time has come, each numbered from the two
+    # numbers kept after the order placed just before it (or the next free), as AliExpress
+    # numbers follow time; the rest wait for a later chunk. The last chunk places what it can.
+    waiting = waiting.take(np.argsort(waiting.ordered_at, kind="stable"))
+    after = np.searchsorted(ordered_at, waiting.ordered_at, side="right") - 1
+    slot = np.maximum(after, 0)
+    slot = np.maximum.accumulate(slot - np.arange(len(slot))) + np.arange(len(slot))
+    is_last = end_order == run.order_total
+    placed = (slot < order_count) & (is_last | (waiting.ordered_at <= ordered_at[-1]))
+    rebuys, waiting = waiting.take(placed), (None if is_last else waiting.take(~placed))
+    rebuy_count = len(rebuys.ordered_at)
+    rebuy_number = 305_000_000_000 + (order_index[slot[placed]] + 1) * run.order_id_gap - 2
+
+    fates = _Fates.joined(fates, rebuys.fates)
+    ordered_at = np.concatenate([ordered_at, rebuys.ordered_at])
     order_number = np.concatenate([order_number, rebuy_number])
-    store_order_index = np.concatenate([order_index, order_index[first_purchase]])
-    order_country = np.concatenate([order_country, order_country[first_purchase]])
-    order_first_line = np.concatenate([order_first_line, len(order_of_line) + np.arange(rebuys)])
-    line_count = np.concatenate([line_count, np.ones(rebuys, np.int64)])
-    order_of_line = np.concatenate([order_of_line, order_count + np.arange(rebuys)])
-    line_id_number = np.concatenate([line_id_number, rebuy_number + 1])
-    supplier, listing, product, sku, quantity = (
-        np.concatenate([values, values[failed]])
-        for values in (supplier, listing, product, sku, quantity)
+    store_order_index = np.concatenate([order_index, rebuys.store_order_index])
+    order_country = np.concatenate([order_country, rebuys.country])
+    order_first_line = np.concatenate(
+        [order_first_line, len(order_of_line) + np.arange(rebuy_count)]
     )
+    line_count = np.concatenate([line_count, np.ones(rebuy_count, np.int64)])
+    order_of_line = np.concatenate([order_of_line, order_count + np.arange(rebuy_count)])
+    line_id_number = np.concatenate([line_id_number, rebuy_number + 1])
+    supplier, listing, sku, quantity = (
+        np.concatenate([values, more])
+        for values, more in (
+            (supplier, rebuys.supplier),
+            (listing, rebuys.listing),
+            (sku, rebuys.sku),
+            (quantity, rebuys.quantity),
+        )
+    )
+    product = catalog.listing_product[listing]
     line_total = len(order_of_line)
 
     line_index = first_line + np.arange(line_total)
@@ -805,7 +867,7 @@ def _draw_chunk(
             "",
         )
         store_order = pc.binary_join_element_wise(
-            "#", pa.array(1001 + store_order_index).cast(pa.string()), ""
+            "#", pa.array(run.first_store_order + store_order_index).cast(pa.string()), ""
         ).take(order_of_line)
         return pa.table(
             [
@@ -857,7 +919,7 @@ def _draw_chunk(
         order_first_line=order_first_line,
         line_count=line_count,
     )
-    return _Chunk(line_total, lambda: (lines_table(), disputes_table()))
+    return _Chunk(line_total, lambda: (lines_table(), disputes_table())), waiting
 
 
 def _draw_outcomes(
@@ -1041,6 +1103,7 @@ def generate(
         buyer_suffix=int(rng.integers(1000, 10_000)),
         # 12-digit order numbers: spread orders as far apart as fits, keeping room for lines.
         order_id_gap=_order_id_gap(orders),
+        first_store_order=1001,
     )
     orders_path, disputes_path, truth_path = (
         out_dir / name for name in ("orders.csv", "disputes.csv", "truth.csv")
@@ -1059,9 +1122,10 @@ def generate(
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
         pending_writes: deque[tuple[int, Future[None]]] = deque()
+        waiting = None
         for first_order in range(0, orders, CHUNK_ORDERS):
             end_order = min(first_order + CHUNK_ORDERS, orders)
-            chunk = _draw_chunk(rng, run, first_order, end_order, line_total)
+            chunk, waiting = _draw_chunk(rng, run, first_order, end_order, line_total, waiting)
             line_total += chunk.line_total
             tables = builder.submit(chunk.tables)
             write_before = pending_writes[-1][1] if pending_writes else None
@@ -1199,26 +1263,20 @@ def generate_week(
             currency=_repeated("USD", chunk_lines),
             buyer_suffix=buyer_suffix,
             order_id_gap=order_id_gap,
+            first_store_order=1001 + orders,
         )
         # New orders continue the previous export's order numbers, store orders and line indexes.
         id_shift = orders * order_id_gap * 10_000
+        waiting = None
         for first_order in range(0, week_orders, CHUNK_ORDERS):
             last_order = min(first_order + CHUNK_ORDERS, week_orders)
-            lines, disputes = _draw_chunk(
-                rng, run, first_order, last_order, previous_lines + new_lines
-            ).tables()
-            order_number = pc.divide(lines["supplier_order_id"], 10_000)
-            order_index = pc.divide(pc.subtract(order_number, 305_000_000_000), order_id_gap)
-            store_order = pc.binary_join_element_wise(
-                "#", pc.add(order_index, 1001 + orders).cast(pa.string()), ""
+            chunk, waiting = _draw_chunk(
+                rng, run, first_order, last_order, previous_lines + new_lines, waiting
             )
-            lines = (
-                lines.set_column(
-                    0, "supplier_order_id", pc.add(lines["supplier_order_id"], id_shift)
-                )
-                .set_column(1, "line_id", pc.add(lines["line_id"], id_shift))
-                .set_column(ORDER_COLUMNS.index("store_order"), "store_order", store_order)
-            )
+            lines, disputes = chunk.tables()
+            lines = lines.set_column(
+                0, "supplier_order_id", pc.add(lines["supplier_order_id"], id_shift)
+            ).set_column(1, "line_id", pc.add(lines["line_id"], id_shift))
             disputes = disputes.set_column(
                 1, "supplier_order_id", pc.add(disputes["supplier_order_id"], id_shift)
             ).set_column(2, "line_id", pc.add(disputes["line_id"], id_shift))

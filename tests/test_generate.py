@@ -138,12 +138,12 @@ def test_a_chunk_that_fails_stops_the_files_at_the_last_whole_chunk(tmp_path, mo
     draw = generate_module._draw_chunk
     line_totals = []
 
-    def failing_third(rng, run, first_order, end_order, first_line):
-        chunk = draw(rng, run, first_order, end_order, first_line)
+    def failing_third(*arguments):
+        chunk, waiting = draw(*arguments)
         line_totals.append(chunk.line_total)
         if len(line_totals) == 3:
-            return chunk._replace(tables=lambda: 1 / 0)
-        return chunk
+            return chunk._replace(tables=lambda: 1 / 0), waiting
+        return chunk, waiting
 
     monkeypatch.setattr(generate_module, "_draw_chunk", failing_third)
     with pytest.raises(ZeroDivisionError):
@@ -259,6 +259,24 @@ def test_some_failed_lines_are_bought_again_for_the_same_store_order(tmp_path):
         """,
     )
     assert unexplained == 0
+    # Numbered by their time, as AliExpress numbers orders: among the first purchases, none
+    # placed a day after one has a smaller number, none placed a day before a larger one.
+    out_of_time = scalar(
+        connection,
+        """
+        select count(*) from purchases as again
+        where nth = 2 and exists (
+            select 1 from purchases as first
+            where first.nth = 1 and (
+                (first.ordered_at > again.ordered_at + interval 1 day
+                    and first.supplier_order_id < again.supplier_order_id)
+                or (first.ordered_at < again.ordered_at - interval 1 day
+                    and first.supplier_order_id > again.supplier_order_id)
+            )
+        )
+        """,
+    )
+    assert out_of_time == 0
 
 
 def test_order_lines_and_purchases_again_never_share_an_id(tmp_path, monkeypatch):
