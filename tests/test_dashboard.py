@@ -1271,6 +1271,16 @@ def test_without_disputes_the_suppliers_count_none_as_avoid_watch_or_good(
     )
 
 
+def test_without_disputes_the_suppliers_are_not_sorted_worst_first(
+    orders_only_settings, monkeypatch
+):
+    """The rates are not in the data and the risk rank orders by lines alone: neither is on
+    offer, and the list comes busiest first, as it says."""
+    app = open_page(orders_only_settings.home, "suppliers", monkeypatch)
+    sort = app.selectbox(key="suppliers_sort")
+    assert (sort.options, sort.value) == (["Order lines", "Name", "Money lost"], "lines")
+
+
 def test_without_disputes_a_supplier_has_no_rank_by_risk(orders_only_settings, monkeypatch):
     """The mart still numbers every supplier, by lines alone: "#1 by risk" would name the
     busiest supplier the riskiest."""

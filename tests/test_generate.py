@@ -161,7 +161,7 @@ def test_a_week_on_from_an_export_with_no_dispute_open(tmp_path):
 
 def test_chunks_are_written_in_the_order_they_are_drawn(tmp_path):
     # Four chunks, drawn, built and written on three threads: ids follow time down each file
-    # (a line bought again takes the ids kept after its first purchase's).
+    # (a line bought again is written at the end of the chunk whose orders reach its time).
     exports = generate(tmp_path, orders=160_000, weeks=8)
     connection = load(exports)
     first_purchases = """

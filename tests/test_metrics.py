@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
@@ -293,3 +294,37 @@ def test_a_date_alone_on_the_day_of_the_event_before_it_is_that_event_not_a_nega
         "select handling_days, delivery_days, order_to_delivery_days from marts.fct_order_lines",
     ) == [(0.0, 0.0, 0.0)]
     assert query(settings, "select days_to_resolve from marts.fct_disputes") == [(0.0,)]
+
+
+def test_one_store_order_named_on_every_line_is_costed_without_pairing_them_one_by_one(tmp_path):
+    # An export whose store order column holds one value on every line: 1,000 failed lines of
+    # one product "in one store order", each followed by a purchase of it. Paired one by one,
+    # the build took a step per candidate pair and kept every step (18.7 GB at 1,600 lines);
+    # each failed line now takes the first purchase after it, well within 400 MB.
+    lines, start = 2000, datetime(2026, 1, 1, tzinfo=UTC)
+    orders = tmp_path / "orders.csv"
+    orders.write_text(
+        "supplier_order_id,line_id,supplier_id,supplier_name,product_id,quantity,unit_price,"
+        "currency,status,ordered_at,store_order,exported_at\n"
+        + "".join(
+            f"{1000 + i},1,s1,Store One,p1,1,1.00,USD,delivered,"
+            f"{start + timedelta(minutes=i):%Y-%m-%dT%H:%M:%SZ},#1,2026-06-01T00:00:00Z\n"
+            for i in range(lines)
+        )
+    )
+    disputes = tmp_path / "disputes.csv"
+    disputes.write_text(
+        "dispute_id,supplier_order_id,line_id,reason,status,currency,"
+        "opened_at,closed_at,resolution,refund_amount\n"
+        + "".join(
+            f"d{i},{1000 + i},1,Item damaged,closed,USD,"
+            "2026-03-01T00:00:00Z,2026-03-05T00:00:00Z,rejected,0.00\n"
+            for i in range(0, lines, 2)
+        )
+    )
+    settings = Settings(home=tmp_path / "home", memory_limit="400MB")
+    run(settings, [orders, disputes])
+    assert query(
+        settings,
+        "select count(*), sum(resend_cost) from marts.fct_order_lines where resend_cost > 0",
+    ) == [(lines // 2, 1000)]

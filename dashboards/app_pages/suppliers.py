@@ -26,8 +26,14 @@ min_lines = filters[1].number_input(
     help="Order lines in the window.",
 )
 search = filters[2].text_input("Name contains", key="suppliers_search", placeholder="e.g. Shenzhen")
+# Without disputes the rates are not in the data, and the mart's risk rank orders by lines
+# alone: "Worst first" would put the busiest suppliers first.
+disputes = queries.has_dispute_data()
 sort = filters[3].selectbox(
-    "Sort by", options=list(queries.SORTS), format_func=queries.SORTS.get, key="suppliers_sort"
+    "Sort by",
+    options=list(queries.SORTS) if disputes else ["lines", "name", "loss"],
+    format_func=queries.SORTS.get,
+    key="suppliers_sort",
 )
 
 start = queries.window_start(ui.window())
@@ -36,7 +42,6 @@ currency = ui.currency_of(scorecard)
 
 counts = scorecard["verdict"].value_counts() if not scorecard.empty else {}
 # Without disputes no supplier can be judged: "good 0" would read as none of them being good.
-disputes = queries.has_dispute_data()
 counted = queries.VERDICT_ORDER if disputes else ("insufficient_data",)
 st.caption(
     f"{len(scorecard):,} {'supplier' if len(scorecard) == 1 else 'suppliers'} listed · "

@@ -10,8 +10,8 @@
 -- Incremental (see macros/incremental.sql): a run rebuilds the lines of every supplier order
 -- and store order its new loads name. A line's outcome depends on its supplier order's
 -- disputes, its store order's refund (shared over every supplier order linked to the store
--- order) and the next purchase of the same goods for the same store order, so the lines of
--- all of these are rebuilt.
+-- order) and the other purchases of the same goods for the same store order (a resend, and
+-- the failed lines that could claim it), so the lines of all of these are rebuilt.
 {{
     config(
         materialized='incremental',
@@ -274,7 +274,16 @@ failed_lines as (
 
 ),
 
-resend_candidates as materialized (
+failed_goods as (
+
+    -- how many failed lines each store order has of each product
+    select store_order_key, product_id, count(*) as failed_lines
+    from failed_lines
+    group by store_order_key, product_id
+
+),
+
+resend_pairs as not materialized (
 
     -- A later purchase of the same goods for the same store order, ordered after a failed line,
     -- is the dropshipper buying them again to replace what failed. The store order by its key
@@ -282,7 +291,7 @@ resend_candidates as materialized (
     -- nothing; a line of the same product bought with the failed one (another variant) is not
     -- a resend. Each pair comes with the key that ranks it: the earliest purchase first, of its
     -- lines the same variant (SKU) first, then by the lines' keys, so that every build pairs
-    -- the same lines.
+    -- the same lines. Not materialized: read twice, each time for few of its pairs.
     select
         failed_lines.order_line_id,
         failed_lines.store_order_key,
@@ -296,8 +305,11 @@ resend_candidates as materialized (
             failed_line_id := failed_lines.order_line_id,
             resend_line_id := later.order_line_id
         ) as rank_key,
-        count(*) over (partition by later.order_line_id) as claims,
+        failed_goods.failed_lines,
     from failed_lines
+    inner join failed_goods
+        on failed_lines.store_order_key = failed_goods.store_order_key
+        and failed_lines.product_id = failed_goods.product_id
     inner join order_lines as later
         on failed_lines.store_order_key = later.store_order_key
         and failed_lines.product_id = later.product_id
@@ -306,19 +318,47 @@ resend_candidates as materialized (
 
 ),
 
+first_resends as (
+
+    -- each failed line's first candidate, its amount NULL when not known (a currency without a
+    -- rate), never another line's: its resend unless another failed line contests it
+    select
+        order_line_id,
+        any_value(store_order_key) as store_order_key,
+        any_value(product_id) as product_id,
+        arg_min_null(resend_line_amount, rank_key) as resend_line_amount,
+    from resend_pairs
+    group by order_line_id
+
+),
+
+resend_candidates as materialized (
+
+    -- The pairs of the goods that two to 20 failed lines share. Of n failed lines, each is
+    -- replaced by one of its first n candidates (the others take n - 1 at most): the rest are
+    -- never needed. More than 20 failed lines of one product: no store order holds so many, so
+    -- the key is shared by orders it cannot tell apart (a constant in the export's store order
+    -- column), and each failed line takes its first.
+    select *
+    from resend_pairs
+    where failed_lines between 2 and 20
+    qualify row_number() over (partition by order_line_id order by rank_key) <= failed_lines
+
+),
+
 contested_goods as (
 
-    -- the store orders and products where one purchase could replace two failed lines
+    -- the goods where one purchase could replace two failed lines
     select distinct store_order_key, product_id
     from resend_candidates
-    where claims > 1
+    qualify count(*) over (partition by resend_line_id) > 1
 
 ),
 
 contested_resends as (
 
     -- One purchase replaces one failed line: the pairs taken best first, each unless one of its
-    -- lines is taken already. Walked pair by pair, so only where a purchase is contested.
+    -- lines is taken already. Walked pair by pair, keeping one row per store order and product.
     with recursive ranked as (
         select
             resend_candidates.*,
@@ -329,10 +369,11 @@ contested_resends as (
         semi join contested_goods using (store_order_key, product_id)
     ),
 
-    matching (store_order_key, product_id, pairs_seen, failed_line_ids, resend_line_ids) as (
+    matching (store_order_key, product_id, pairs_seen, failed_line_ids, resend_line_ids)
+    using key (store_order_key, product_id) as (
         select distinct store_order_key, product_id, 0::bigint, []::varchar[], []::varchar[]
         from ranked
-        union all
+        union
         select
             matching.store_order_key,
             matching.product_id,
@@ -359,7 +400,6 @@ contested_resends as (
     matched as (
         select unnest(failed_line_ids) as order_line_id, unnest(resend_line_ids) as resend_line_id
         from matching
-        qualify pairs_seen = max(pairs_seen) over (partition by store_order_key, product_id)
     )
 
     select matched.order_line_id, ranked.resend_line_amount
@@ -372,14 +412,9 @@ contested_resends as (
 
 reorders as (
 
-    -- each failed line's resend, its amount NULL when not known (a currency without a rate),
-    -- never another line's: where no purchase is contested, simply its first
-    select
-        order_line_id,
-        arg_min_null(resend_line_amount, rank_key) as resend_line_amount,
-    from resend_candidates
+    select order_line_id, resend_line_amount
+    from first_resends
     anti join contested_goods using (store_order_key, product_id)
-    group by order_line_id
     union all
     select order_line_id, resend_line_amount
     from contested_resends
