@@ -375,26 +375,31 @@ contested_resends as (
         from ranked
         union
         select
-            matching.store_order_key,
-            matching.product_id,
-            matching.pairs_seen + 1,
+            store_order_key,
+            product_id,
+            pairs_seen + 1,
             case
-                when list_contains(matching.failed_line_ids, ranked.order_line_id)
-                    or list_contains(matching.resend_line_ids, ranked.resend_line_id)
-                    then matching.failed_line_ids
-                else list_append(matching.failed_line_ids, ranked.order_line_id)
+                when is_free then list_append(failed_line_ids, order_line_id)
+                else failed_line_ids
             end,
             case
-                when list_contains(matching.failed_line_ids, ranked.order_line_id)
-                    or list_contains(matching.resend_line_ids, ranked.resend_line_id)
-                    then matching.resend_line_ids
-                else list_append(matching.resend_line_ids, ranked.resend_line_id)
+                when is_free then list_append(resend_line_ids, resend_line_id)
+                else resend_line_ids
             end,
-        from matching
-        inner join ranked
-            on matching.store_order_key = ranked.store_order_key
-            and matching.product_id = ranked.product_id
-            and ranked.pair_rank = matching.pairs_seen + 1
+        from (
+            select
+                matching.*,
+                ranked.order_line_id,
+                ranked.resend_line_id,
+                not list_contains(matching.failed_line_ids, ranked.order_line_id)
+                and not list_contains(matching.resend_line_ids, ranked.resend_line_id)
+                    as is_free,
+            from matching
+            inner join ranked
+                on matching.store_order_key = ranked.store_order_key
+                and matching.product_id = ranked.product_id
+                and ranked.pair_rank = matching.pairs_seen + 1
+        )
     ),
 
     matched as (
