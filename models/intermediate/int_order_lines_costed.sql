@@ -291,7 +291,8 @@ resend_pairs as not materialized (
     -- nothing; a line of the same product bought with the failed one (another variant) is not
     -- a resend. Each pair comes with the key that ranks it: the earliest purchase first, of its
     -- lines the same variant (SKU) first, then by the lines' keys, so that every build pairs
-    -- the same lines. Not materialized: read twice, each time for few of its pairs.
+    -- the same lines. Not materialized: read twice, and kept it would hold every pair at once
+    -- (a store order key repeated on every line makes millions).
     select
         failed_lines.order_line_id,
         failed_lines.store_order_key,
