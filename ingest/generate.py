@@ -770,7 +770,7 @@ def _draw_chunk(
     order_supplier = suppliers.volume_alias.draw(rng.random(order_count))
     # AliExpress order ids: 12 increasing digits then the buyer's 4-digit suffix; the lines
     # (child orders) take the next numbers, hence gaps between orders. The last two numbers
-    # of an order's block are kept for buying its failed line again.
+    # of an order's block are kept for a purchase again placed just after it.
     order_number = (
         305_000_000_000
         + order_index * run.order_id_gap
