@@ -61,6 +61,7 @@ STORE_ID_RANGES = (
 )
 STORE_ID_SHARES = (0.2, 0.2, 0.1, 0.5)
 ORDERS_PER_SUPPLIER = 80
+FIRST_ORDER_NUMBER = 305_000_000_000  # AliExpress's 12 digits, before the buyer's suffix
 MIN_SUPPLIERS, MAX_SUPPLIERS = 20, 3000
 PRODUCTS_PER_SUPPLIER = 5
 SELLERS_PER_PRODUCT_SHARES = (0.4, 0.3, 0.18, 0.12)
@@ -771,10 +772,9 @@ def _draw_chunk(
     # AliExpress order ids: 12 increasing digits then the buyer's 4-digit suffix; the lines
     # (child orders) take the next numbers, hence gaps between orders. The last two numbers
     # of an order's block are kept for a purchase again placed just after it.
-    order_number = (
-        305_000_000_000
-        + order_index * run.order_id_gap
-        + rng.integers(0, run.order_id_gap - len(LINES_PER_ORDER_SHARES) - 2, order_count)
+    block_start = FIRST_ORDER_NUMBER + order_index * run.order_id_gap
+    order_number = block_start + rng.integers(
+        0, run.order_id_gap - len(LINES_PER_ORDER_SHARES) - 2, order_count
     )
     order_country = _draw_categories(rng, COUNTRY_SHARES, order_count)
     line_count = 1 + _draw_categories(rng, LINES_PER_ORDER_SHARES, order_count)
@@ -825,7 +825,7 @@ def _draw_chunk(
     placed = (slot < order_count) & (is_last | (waiting.ordered_at <= ordered_at[-1]))
     rebuys, waiting = waiting.take(placed), (None if is_last else waiting.take(~placed))
     rebuy_count = len(rebuys.ordered_at)
-    rebuy_number = 305_000_000_000 + (order_index[slot[placed]] + 1) * run.order_id_gap - 2
+    rebuy_number = block_start[slot[placed]] + run.order_id_gap - 2
 
     fates = _Fates.joined(fates, rebuys.fates)
     ordered_at = np.concatenate([ordered_at, rebuys.ordered_at])
