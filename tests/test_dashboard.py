@@ -62,6 +62,11 @@ def published(settings: Settings, sql: str, params: list | None = None) -> list[
         con.close()
 
 
+def published_value(settings: Settings, sql: str, params: list | None = None):
+    """The first column of the query's first row."""
+    return published(settings, sql, params)[0][0]
+
+
 def open_page(
     home: Path, page: str, monkeypatch, query: dict[str, str] | None = None, **state
 ) -> AppTest:
@@ -321,14 +326,14 @@ def test_overview_lists_the_five_costliest_suppliers_to_avoid(built_settings, mo
 
 def test_overview_new_alerts_come_from_the_newest_weeks(built_settings, monkeypatch):
     app = open_page(built_settings.home, "overview", monkeypatch)
-    expected = published(
+    expected = published_value(
         built_settings,
         """
         select count(*) from marts.fct_supplier_weeks
         where is_alert
             and ordered_week > (select max(ordered_week) from marts.fct_supplier_weeks) - 28
         """,
-    )[0][0]
+    )
     if expected:
         assert len(app.dataframe[1].value) == expected
     else:
@@ -340,12 +345,12 @@ def test_a_narrower_window_counts_fewer_lines(built_settings, monkeypatch):
     recent = open_page(built_settings.home, "overview", monkeypatch, window="4w")
     as_of = queries_as_of(built_settings)
     start = as_of.fromordinal(as_of.toordinal() - as_of.weekday() - 21)
-    lines = published(
+    lines = published_value(
         built_settings,
         "select count(*) from marts.fct_order_lines where is_in_analysis_window "
         "and ordered_date >= ?",
         [start],
-    )[0][0]
+    )
     assert metric(recent, "Order lines") == f"{lines:,}"
     assert int(metric(recent, "Order lines").replace(",", "")) < int(
         metric(everything, "Order lines").replace(",", "")
@@ -363,11 +368,11 @@ def queries_as_of(settings: Settings):
 
 
 def first_avoid(settings: Settings) -> str:
-    return published(
+    return published_value(
         settings,
         "select supplier_id from marts.fct_supplier_scorecard where verdict = 'avoid' "
         "order by risk_rank limit 1",
-    )[0][0]
+    )
 
 
 def listed(app: AppTest) -> str:
@@ -404,10 +409,10 @@ def test_suppliers_filters_by_verdict(built_settings, monkeypatch):
     app = open_page(built_settings.home, "suppliers", monkeypatch)
     app.pills(key="suppliers_verdicts").set_value(["avoid", "watch"]).run()
     table = app.dataframe[0].value
-    expected = published(
+    expected = published_value(
         built_settings,
         "select count(*) from marts.fct_supplier_scorecard where verdict in ('avoid', 'watch')",
-    )[0][0]
+    )
     assert len(table) == expected
     assert set(table["verdict"]) == {"avoid", "watch"}
 
@@ -416,9 +421,9 @@ def test_suppliers_filters_by_minimum_lines(built_settings, monkeypatch):
     app = open_page(built_settings.home, "suppliers", monkeypatch)
     app.number_input(key="suppliers_min_lines").set_value(100).run()
     table = app.dataframe[0].value
-    expected = published(
+    expected = published_value(
         built_settings, "select count(*) from marts.fct_supplier_scorecard where lines >= 100"
-    )[0][0]
+    )
     assert expected > 0
     assert len(table) == expected
     assert (table["window_lines"] >= 100).all()
@@ -426,9 +431,9 @@ def test_suppliers_filters_by_minimum_lines(built_settings, monkeypatch):
 
 def test_suppliers_searches_names_case_insensitively(built_settings, monkeypatch):
     app = open_page(built_settings.home, "suppliers", monkeypatch)
-    word = published(
+    word = published_value(
         built_settings, "select supplier_name from marts.fct_supplier_scorecard limit 1"
-    )[0][0].split()[0]
+    ).split()[0]
     app.text_input(key="suppliers_search").input(word.upper()).run()
     table = app.dataframe[0].value
     assert len(table) >= 1
@@ -461,16 +466,16 @@ def test_suppliers_sorts(built_settings, monkeypatch, sort, column, descending):
 def test_suppliers_window_lists_suppliers_with_lines_in_it(built_settings, monkeypatch):
     app = open_page(built_settings.home, "suppliers", monkeypatch, window="4w")
     table = app.dataframe[0].value
-    everyone = published(built_settings, "select count(*) from marts.fct_supplier_scorecard")[0][0]
+    everyone = published_value(built_settings, "select count(*) from marts.fct_supplier_scorecard")
     assert 0 < len(table) <= everyone
     assert (table["window_lines"] > 0).all()
-    totals = published(
+    totals = published_value(
         built_settings,
         """
         select sum(week_lines) from marts.fct_supplier_weeks
         where ordered_week >= (select max(ordered_week) from marts.fct_supplier_weeks) - 21
         """,
-    )[0][0]
+    )
     assert table["window_lines"].sum() == totals
 
 
@@ -538,11 +543,11 @@ def test_supplier_detail_shows_weekly_limits_reasons_products_and_disputes(
     product_rows = products.get("dataframe")[0].value
     assert len(product_rows) == min(
         queries.TABLE_ROWS,
-        published(
+        published_value(
             built_settings,
             "select count(*) from marts.fct_product_suppliers where supplier_id = ?",
             [supplier],
-        )[0][0],
+        ),
     )
     unit_costs = published(
         built_settings,
@@ -562,11 +567,11 @@ def test_supplier_detail_shows_weekly_limits_reasons_products_and_disputes(
     assert dispute_rows["opened_at"].is_monotonic_decreasing
     assert len(dispute_rows) == min(
         queries.TABLE_ROWS,
-        published(
+        published_value(
             built_settings,
             "select count(*) from marts.fct_disputes where supplier_id = ?",
             [supplier],
-        )[0][0],
+        ),
     )
 
 
@@ -611,10 +616,10 @@ def test_selecting_a_supplier_row_opens_its_page(built_settings, monkeypatch):
 
 def test_products_lists_the_supported_switches_biggest_saving_first(built_settings, monkeypatch):
     app = open_page(built_settings.home, "products", monkeypatch)
-    expected = published(
+    expected = published_value(
         built_settings,
         "select count(*) from marts.fct_product_suppliers where is_switch_supported",
-    )[0][0]
+    )
     if expected == 0:
         assert app.success
         return
@@ -629,7 +634,7 @@ def test_products_lists_the_supported_switches_biggest_saving_first(built_settin
 
 def test_products_with_several_suppliers_are_listed(built_settings, monkeypatch):
     app = open_page(built_settings.home, "products", monkeypatch)
-    expected = published(
+    expected = published_value(
         built_settings,
         """
         select count(*) from (
@@ -637,7 +642,7 @@ def test_products_with_several_suppliers_are_listed(built_settings, monkeypatch)
             group by 1 having count(distinct supplier_id) > 1
         )
         """,
-    )[0][0]
+    )
     products = app.dataframe[-1].value
     assert len(products) == min(expected, queries.TABLE_ROWS)
     assert (products["suppliers"] > 1).all()
@@ -645,7 +650,7 @@ def test_products_with_several_suppliers_are_listed(built_settings, monkeypatch)
 
 def test_deadlines_lists_the_most_urgent_first(built_settings, monkeypatch):
     app = open_page(built_settings.home, "deadlines", monkeypatch)
-    expected = published(built_settings, "select count(*) from marts.fct_dispute_deadlines")[0][0]
+    expected = published_value(built_settings, "select count(*) from marts.fct_dispute_deadlines")
     if expected == 0:
         assert app.success
         return
@@ -659,10 +664,10 @@ def test_deadlines_filter_by_kind(built_settings, monkeypatch):
     app = open_page(built_settings.home, "deadlines", monkeypatch)
     app.multiselect(key="deadlines_kinds").set_value(["escalate_dispute"]).run()
     assert not app.exception
-    expected = published(
+    expected = published_value(
         built_settings,
         "select count(*) from marts.fct_dispute_deadlines where deadline_kind = 'escalate_dispute'",
-    )[0][0]
+    )
     if expected:
         assert set(app.dataframe[0].value["deadline_kind"]) == {"escalate_dispute"}
     else:
@@ -764,11 +769,11 @@ def test_sql_schema_browser_shows_columns_and_descriptions(built_settings, monke
     columns = frame_with(app, "column_name", "description")
     described = dict(zip(columns["column_name"], columns["description"], strict=True))
     assert "verdict" in described
-    comment = published(
+    comment = published_value(
         built_settings,
         "select comment from duckdb_columns() where schema_name = 'marts' "
         "and table_name = 'fct_supplier_scorecard' and column_name = 'defect_ratio'",
-    )[0][0]
+    )
     assert comment and described["defect_ratio"] == comment
     assert any(text.startswith("One row per supplier") for text in texts(app))
 
@@ -784,11 +789,11 @@ def test_health_shows_loads_freshness_builds_and_the_warehouse(built_settings, m
     freshness = frame_with(app, "format", "last_loaded_at")
     assert set(freshness["format"]) == {"dropscore-orders", "dropscore-disputes"}
     builds = frame_with(app, "nodes", "finished_at")
-    assert len(builds) == published(built_settings, "select count(*) from meta.builds")[0][0]
+    assert len(builds) == published_value(built_settings, "select count(*) from meta.builds")
     assert metric(app, "Built by dropscore") == "0.1.0"
     version = queries.warehouse_version(built_settings.warehouse_path)
     assert f"Reading {built_settings.warehouse_path} (version {version})" in texts(app)
-    newest = published(built_settings, "select max(ordered_at) from marts.fct_order_lines")[0][0]
+    newest = published_value(built_settings, "select max(ordered_at) from marts.fct_order_lines")
     assert metric(app, "Newest order") == f"{newest:%Y-%m-%d}"
 
 
@@ -934,11 +939,11 @@ def test_metrics_the_exports_cannot_give_show_not_in_your_data(
 
 
 def first_avoid_by_bounds(settings: Settings) -> str:
-    return published(
+    return published_value(
         settings,
         "select supplier_id from marts.fct_supplier_scorecard where verdict = 'avoid' "
         "order by supplier_id limit 1",
-    )[0][0]
+    )
 
 
 def test_a_new_publish_shows_on_the_next_interaction(built_settings, tmp_path, monkeypatch):
@@ -1059,36 +1064,29 @@ def test_the_currency_on_the_money_chart_is_escaped_as_text_from_the_data_is():
     assert not CONTROLS.search(drawn)
 
 
-def hostile_supplier(settings: Settings, name: str) -> str:
-    return published(
-        settings,
-        "select supplier_id from marts.fct_supplier_scorecard where supplier_name = ?",
-        [name],
-    )[0][0]
-
-
-def published_verdict(settings: Settings, supplier: str) -> str:
-    return published(
-        settings,
-        "select verdict from marts.fct_supplier_scorecard where supplier_id = ?",
-        [supplier],
-    )[0][0]
-
-
 @pytest.mark.parametrize("page", list(PAGES))
 def test_control_characters_and_bidi_overrides_from_the_data_are_shown_as_escapes(
     hostile_settings, monkeypatch, page
 ):
     """An unclosed right-to-left override in a name would reverse whatever follows it: the rest
     of the picker's label, the store id under it, a rate in the same row."""
-    supplier = hostile_supplier(hostile_settings, BIDI_NAME)
+    supplier = published_value(
+        hostile_settings,
+        "select supplier_id from marts.fct_supplier_scorecard where supplier_name = ?",
+        [BIDI_NAME],
+    )
     app = open_page(hostile_settings.home, page, monkeypatch, {"supplier": supplier})
     shown = on_screen(app)
     assert [text for text in shown if CONTROLS.search(text)] == [], page
     if page == "supplier":
         escaped = escape_controls(BIDI_NAME)
         assert f"{escaped}  —  store id {supplier}" in texts(app)
-        verdict = ui.VERDICT_LABELS[published_verdict(hostile_settings, supplier)]
+        stored = published_value(
+            hostile_settings,
+            "select verdict from marts.fct_supplier_scorecard where supplier_id = ?",
+            [supplier],
+        )
+        verdict = ui.VERDICT_LABELS[stored]
         assert f"{escaped}  ·  {verdict}" in app.selectbox(key="supplier").options
     if page == "suppliers":
         assert escape_controls(BIDI_NAME) in list(app.dataframe[0].value["supplier_name"])
@@ -1233,10 +1231,10 @@ def test_without_disputes_products_recommend_no_switch_as_not_in_your_data(
 def test_without_disputes_a_supplier_has_no_disputes_reasons_or_alerts_to_speak_of(
     orders_only_settings, monkeypatch
 ):
-    supplier = published(
+    supplier = published_value(
         orders_only_settings,
         "select supplier_id from marts.fct_supplier_scorecard order by mature_lines desc limit 1",
-    )[0][0]
+    )
     app = open_page(orders_only_settings.home, "supplier", monkeypatch, {"supplier": supplier})
     shown = captions(app)
     for what in ("Alert weeks", "Reasons", "Better sources", "Disputes"):
@@ -1284,10 +1282,10 @@ def test_without_disputes_the_suppliers_are_not_sorted_worst_first(
 def test_without_disputes_a_supplier_has_no_rank_by_risk(orders_only_settings, monkeypatch):
     """The mart still numbers every supplier, by lines alone: "#1 by risk" would name the
     busiest supplier the riskiest."""
-    supplier = published(
+    supplier = published_value(
         orders_only_settings,
         "select supplier_id from marts.fct_supplier_scorecard where risk_rank = 1",
-    )[0][0]
+    )
     app = open_page(orders_only_settings.home, "supplier", monkeypatch, {"supplier": supplier})
     tile = verdict_tile(app)
     assert (tile.value, tile.delta) == ("Too few lines", ui.NO_DISPUTES)
