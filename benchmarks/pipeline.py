@@ -292,7 +292,8 @@ def step_generate(args) -> None:
     from ingest.generate import generate
 
     started = time.perf_counter()
-    exports = generate(args.out, orders=args.orders, seed=args.seed)
+    # with the disputes opened after the export, which the weekly export reveals
+    exports = generate(args.out, orders=args.orders, seed=args.seed, later_disputes=True)
     seconds = time.perf_counter() - started
     report_result(
         {
@@ -307,10 +308,12 @@ def step_generate(args) -> None:
 
 
 def step_generate_week(args) -> None:
-    from ingest.generate import GeneratedExports, generate_week
+    from ingest.generate import LATER_DISPUTES_FILE, GeneratedExports, generate_week
 
     previous = GeneratedExports(
-        args.previous / "orders.csv", args.previous / "disputes.csv", args.previous / "truth.csv", 0
+        *(args.previous / name for name in ("orders.csv", "disputes.csv", "truth.csv")),
+        lines=0,
+        later_disputes=args.previous / LATER_DISPUTES_FILE,
     )
     started = time.perf_counter()
     week = generate_week(args.out, previous, orders=args.orders, seed=args.seed)

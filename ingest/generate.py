@@ -11,6 +11,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -26,6 +27,7 @@ from ingest.formats import DROPSCORE_DISPUTES, DROPSCORE_ORDERS
 # The columns of dropscore's own formats, in their documented order.
 ORDER_COLUMNS = tuple(column.name for column in DROPSCORE_ORDERS.columns)
 DISPUTE_COLUMNS = tuple(column.name for column in DROPSCORE_DISPUTES.columns)
+LATER_DISPUTES_FILE = "later-disputes.csv"
 TRUTH_COLUMNS = ("supplier_id", "defect_probability", "not_received_probability", "band", "is_bad")
 
 BANDS = ("fine", "borderline", "bad")
@@ -75,6 +77,9 @@ CHUNK_ORDERS = 50_000
 CHUNKS_WAITING = 3
 
 DAY = 86_400
+# The times of disputes opened after an export, written out for the weekly exports after it,
+# fall within this many days of it: more than a line's shipping, delivery and dispute take.
+DAYS_PAST_EXPORT = 366
 STATUSES = ("placed", "shipped", "delivered", "cancelled")
 PLACED, SHIPPED, DELIVERED, CANCELLED = range(4)
 CANCELLERS = ("buyer", "seller", "system")
@@ -261,6 +266,9 @@ class GeneratedExports:
     disputes: Path
     truth: Path
     lines: int
+    # Not an export, written when asked for: the disputes its lines will have, opened after it
+    # was taken, which the weekly exports after it reveal as their time comes.
+    later_disputes: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -608,15 +616,19 @@ class _Run:
     buyer_suffix: int
     order_id_gap: int
     first_store_order: int  # the number of the first order's store order, `#1001`
+    # Seeds the draws of the disputes opened after the export (None: not drawn), with the
+    # chunk: apart from the one generator, so that the export is the same either way.
+    later_seed: tuple[int, int] | None
 
 
 class _Chunk(NamedTuple):
-    """A chunk's random draws, made in order from the one generator, and what builds its two
-    tables (order lines, disputes) from them on another thread. The builders must never draw:
-    their draws would interleave with the next chunk's, and the files would differ run to run."""
+    """A chunk's random draws, made in order from the one generator, and what builds its tables
+    (order lines, disputes, and the disputes opened after the export when they are drawn) from
+    them on another thread. The builders must never draw: their draws would interleave with the
+    next chunk's, and the files would differ run to run."""
 
     line_total: int
-    tables: Callable[[], tuple[pa.Table, pa.Table]]
+    tables: Callable[[], tuple[pa.Table, ...]]
 
 
 class _Fates(NamedTuple):
@@ -898,28 +910,36 @@ def _draw_chunk(
             names=ORDER_COLUMNS,
         )
 
-    disputed = np.flatnonzero((fates.dispute_kind >= 0) & (fates.dispute_opened_at <= end))
-    disputes_table = _draw_disputes(
-        rng,
-        run,
-        line=disputed,
-        kind=fates.dispute_kind[disputed],
-        opened_at=fates.dispute_opened_at[disputed],
-        is_bad_supplier=suppliers.band[supplier[disputed]] == BAD,
-        value_cents=(
-            quantity * catalog.listing_unit_price_cents[listing]
-            + catalog.listing_shipping_fee_cents[listing]
-        )[disputed],
-        line_index=line_index[disputed],
-        order_id=supplier_order_id,
-        line_id=line_id,
-        product_id_texts=catalog.product_id_texts,
-        product=product,
-        order_of_line=order_of_line,
-        order_first_line=order_first_line,
-        line_count=line_count,
+    value_cents = (
+        quantity * catalog.listing_unit_price_cents[listing]
+        + catalog.listing_shipping_fee_cents[listing]
     )
-    return _Chunk(line_total, lambda: (lines_table(), disputes_table())), waiting
+
+    def disputes(rng: np.random.Generator, opened: np.ndarray) -> Callable[[], pa.Table]:
+        disputed = np.flatnonzero((fates.dispute_kind >= 0) & opened)
+        return _draw_disputes(
+            rng,
+            run,
+            line=disputed,
+            kind=fates.dispute_kind[disputed],
+            opened_at=fates.dispute_opened_at[disputed],
+            is_bad_supplier=suppliers.band[supplier[disputed]] == BAD,
+            value_cents=value_cents[disputed],
+            line_index=line_index[disputed],
+            order_id=supplier_order_id,
+            line_id=line_id,
+            product_id_texts=catalog.product_id_texts,
+            product=product,
+            order_of_line=order_of_line,
+            order_first_line=order_first_line,
+            line_count=line_count,
+        )
+
+    tables = [lines_table, disputes(rng, fates.dispute_opened_at <= end)]
+    if run.later_seed is not None:
+        later_rng = np.random.default_rng([*run.later_seed, first_order])
+        tables.append(disputes(later_rng, fates.dispute_opened_at > end))
+    return _Chunk(line_total, lambda: tuple(table() for table in tables)), waiting
 
 
 def _draw_outcomes(
@@ -1074,11 +1094,14 @@ def generate(
     seed: int = 42,
     end_date: date = date(2026, 11, 22),
     progress: Callable[[int, int], None] | None = None,
+    later_disputes: bool = False,
 ) -> GeneratedExports:
     """Write orders.csv, disputes.csv and truth.csv for `orders` supplier orders into out_dir.
 
     Orders are spread over the `weeks` weeks ending at `end_date`, and the export is taken at
-    end_date 23:59:59Z. The same arguments always give byte-identical files.
+    end_date 23:59:59Z. The same arguments always give byte-identical files. `later_disputes`
+    also writes the disputes opened after the export into later-disputes.csv, for
+    `generate_week`; the export is the same.
     """
     if orders < 1 or weeks < 1:
         raise ValueError("orders and weeks must be at least 1")
@@ -1097,17 +1120,19 @@ def generate(
         order_total=orders,
         start=start,
         end=end,
-        timestamps=_TimestampText(start // DAY, end // DAY),
+        timestamps=_TimestampText(start // DAY, end // DAY + DAYS_PAST_EXPORT),
         exported_at=_repeated(end_of_export.strftime("%Y-%m-%dT%H:%M:%SZ"), chunk_lines),
         currency=_repeated("USD", chunk_lines),
         buyer_suffix=int(rng.integers(1000, 10_000)),
         # 12-digit order numbers: spread orders as far apart as fits, keeping room for lines.
         order_id_gap=_order_id_gap(orders),
         first_store_order=1001,
+        later_seed=(seed, 0) if later_disputes else None,
     )
     orders_path, disputes_path, truth_path = (
         out_dir / name for name in ("orders.csv", "disputes.csv", "truth.csv")
     )
+    later_path = out_dir / LATER_DISPUTES_FILE if later_disputes else None
     _write_truth(truth_path, suppliers)
 
     line_total = 0
@@ -1116,11 +1141,19 @@ def generate(
     # so they share the 2 cores; drawing and building on one thread left the writer waiting,
     # and two building threads left the three fighting over the cores.
     with (
-        _CsvFile(orders_path, ORDER_COLUMNS) as orders_file,
-        _CsvFile(disputes_path, DISPUTE_COLUMNS) as disputes_file,
+        ExitStack() as files_open,
         ThreadPoolExecutor(max_workers=1) as builder,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
+        files = tuple(
+            files_open.enter_context(_CsvFile(path, columns))
+            for path, columns in (
+                (orders_path, ORDER_COLUMNS),
+                (disputes_path, DISPUTE_COLUMNS),
+                (later_path, DISPUTE_COLUMNS),
+            )
+            if path is not None
+        )
         pending_writes: deque[tuple[int, Future[None]]] = deque()
         waiting = None
         for first_order in range(0, orders, CHUNK_ORDERS):
@@ -1129,7 +1162,7 @@ def generate(
             line_total += chunk.line_total
             tables = builder.submit(chunk.tables)
             write_before = pending_writes[-1][1] if pending_writes else None
-            write = writer.submit(_write_chunk, orders_file, disputes_file, tables, write_before)
+            write = writer.submit(_write_chunk, files, tables, write_before)
             pending_writes.append((end_order, write))
             while pending_writes and (
                 len(pending_writes) > CHUNKS_WAITING or pending_writes[0][1].done()
@@ -1137,22 +1170,20 @@ def generate(
                 _finish_oldest_write(pending_writes, orders, progress)
         while pending_writes:
             _finish_oldest_write(pending_writes, orders, progress)
-    return GeneratedExports(orders_path, disputes_path, truth_path, line_total)
+    return GeneratedExports(orders_path, disputes_path, truth_path, line_total, later_path)
 
 
 def _write_chunk(
-    orders_file: _CsvFile,
-    disputes_file: _CsvFile,
-    tables: Future[tuple[pa.Table, pa.Table]],
+    files: tuple[_CsvFile, ...],
+    tables: Future[tuple[pa.Table, ...]],
     write_before: Future[None] | None,
 ) -> None:
     """Write a chunk's tables, only if every chunk before it was written: after a failure the
     files end at the last whole chunk, with no gap in the middle."""
     if write_before is not None:
         write_before.result()  # raises what the write (or build) before it raised
-    lines, disputes = tables.result()
-    orders_file.write(lines)
-    disputes_file.write(disputes)
+    for file, table in zip(files, tables.result(), strict=True):
+        file.write(table)
 
 
 def _finish_oldest_write(
@@ -1172,26 +1203,28 @@ def _finish_oldest_write(
 
 @dataclass(frozen=True)
 class WeeklyExports:
-    """A weekly export taken one week after a `generate` export, overlapping it as real ones do."""
+    """A weekly export taken one week after the previous one, overlapping it as real ones do."""
 
     orders: Path
     disputes: Path
     new_lines: int  # ordered during the new week
     updated_lines: int  # ordered in the week before, exported again with their new statuses
-    new_disputes: int
+    new_disputes: int  # opened during the new week
     updated_disputes: int  # open at the previous export, exported again
+    later_disputes: Path | None = None  # as GeneratedExports'
 
 
 def generate_week(
     out_dir: Path,
-    previous: GeneratedExports,
+    previous: GeneratedExports | Sequence[GeneratedExports | WeeklyExports],
     *,
     orders: int,
     weeks: int = 52,
     seed: int = 42,
     end_date: date = date(2026, 11, 22),
 ) -> WeeklyExports:
-    """Write the export taken 7 days after `previous`, which `generate` wrote with these arguments.
+    """Write the export taken 7 days after `previous`: the export `generate` wrote with these
+    arguments, or that export followed by the weekly ones written after it, in order.
 
     It holds what a weekly export holds: about orders/weeks new orders from the same suppliers and
     catalogue, the previous week's lines again with their statuses as of the new export (shipped,
@@ -1199,6 +1232,8 @@ def generate_week(
     at the previous export again (closed with a resolution, or still open). Loading it after the
     previous export exercises "newest export wins". Same arguments, same files.
     """
+    history = (previous,) if isinstance(previous, GeneratedExports) else tuple(previous)
+    week = len(history)  # of the weekly exports, this one
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     # The world of `generate(orders, seed)`: these draws must stay in step with generate().
@@ -1208,27 +1243,40 @@ def generate_week(
     buyer_suffix = int(world.integers(1000, 10_000))
     order_id_gap = _order_id_gap(orders)
 
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([seed, week])
     previous_end = int(datetime.combine(end_date, time(23, 59, 59), UTC).timestamp())
+    previous_end += (week - 1) * 7 * DAY
     end = previous_end + 7 * DAY
     exported_at = datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    timestamps = _TimestampText((previous_end + 1 - weeks * 7 * DAY) // DAY, end // DAY)
+    timestamps = _TimestampText(
+        (previous_end + 1 - weeks * 7 * DAY) // DAY, end // DAY + DAYS_PAST_EXPORT
+    )
     as_text = pa.schema([(name, pa.string()) for name in ORDER_COLUMNS])
 
-    open_disputes = _read_texts(previous.disputes, DISPUTE_COLUMNS)
+    open_disputes = _read_texts(history[-1].disputes, DISPUTE_COLUMNS)
     open_disputes = open_disputes.filter(pc.equal(open_disputes["status"], "open"))
     last_week, open_lines, previous_lines = _previous_lines(
-        previous.orders,
+        [export.orders for export in history],
         since=timestamps(np.array([previous_end - 7 * DAY]))[0].as_py(),
         orders_with_open_disputes=open_disputes["supplier_order_id"],
     )
+    previous_lines += sum(export.new_lines for export in history[1:])
 
+    disputes_as_text = pa.schema([(name, pa.string()) for name in DISPUTE_COLUMNS])
+    opened = _opened_during(history, previous_end, end, exported_at)
     orders_path, disputes_path = out_dir / "orders.csv", out_dir / "disputes.csv"
-    new_lines = new_disputes = 0
-    with (
-        _CsvFile(orders_path, ORDER_COLUMNS) as orders_file,
-        _CsvFile(disputes_path, DISPUTE_COLUMNS) as disputes_file,
-    ):
+    later_path = out_dir / LATER_DISPUTES_FILE if history[0].later_disputes else None
+    new_lines, new_disputes = 0, opened.num_rows
+    with ExitStack() as files_open:
+        orders_file, disputes_file, *later_file = (
+            files_open.enter_context(_CsvFile(path, columns))
+            for path, columns in (
+                (orders_path, ORDER_COLUMNS),
+                (disputes_path, DISPUTE_COLUMNS),
+                (later_path, DISPUTE_COLUMNS),
+            )
+            if path is not None
+        )
         orders_file.write(
             _lines_a_week_on(
                 rng,
@@ -1250,6 +1298,7 @@ def generate_week(
                 pa.array([exported_at] * open_disputes.num_rows, pa.string()),
             )
         )
+        disputes_file.write(opened)
         week_orders = max(1, round(orders / weeks))
         chunk_lines = _chunk_lines(week_orders)
         run = _Run(
@@ -1263,29 +1312,34 @@ def generate_week(
             currency=_repeated("USD", chunk_lines),
             buyer_suffix=buyer_suffix,
             order_id_gap=order_id_gap,
-            first_store_order=1001 + orders,
+            first_store_order=1001 + orders + (week - 1) * week_orders,
+            later_seed=(seed, week) if later_path else None,
         )
         # New orders continue the previous export's order numbers, store orders and line indexes.
-        id_shift = orders * order_id_gap * 10_000
+        id_shift = (orders + (week - 1) * week_orders) * order_id_gap * 10_000
         waiting = None
         for first_order in range(0, week_orders, CHUNK_ORDERS):
             last_order = min(first_order + CHUNK_ORDERS, week_orders)
             chunk, waiting = _draw_chunk(
                 rng, run, first_order, last_order, previous_lines + new_lines, waiting
             )
-            lines, disputes = chunk.tables()
+            lines, *disputes = chunk.tables()
             lines = lines.set_column(
                 0, "supplier_order_id", pc.add(lines["supplier_order_id"], id_shift)
             ).set_column(1, "line_id", pc.add(lines["line_id"], id_shift))
-            disputes = disputes.set_column(
-                1, "supplier_order_id", pc.add(disputes["supplier_order_id"], id_shift)
-            ).set_column(2, "line_id", pc.add(disputes["line_id"], id_shift))
+            disputes = [
+                table.set_column(
+                    1, "supplier_order_id", pc.add(table["supplier_order_id"], id_shift)
+                )
+                .set_column(2, "line_id", pc.add(table["line_id"], id_shift))
+                .cast(disputes_as_text)
+                for table in disputes
+            ]
             orders_file.write(lines.cast(as_text))
-            disputes_file.write(
-                disputes.cast(pa.schema([(name, pa.string()) for name in DISPUTE_COLUMNS]))
-            )
+            for file, table in zip([disputes_file, *later_file], disputes, strict=True):
+                file.write(table)
             new_lines += lines.num_rows
-            new_disputes += disputes.num_rows
+            new_disputes += disputes[0].num_rows
     return WeeklyExports(
         orders=orders_path,
         disputes=disputes_path,
@@ -1293,7 +1347,30 @@ def generate_week(
         updated_lines=last_week.num_rows,
         new_disputes=new_disputes,
         updated_disputes=open_disputes.num_rows,
+        later_disputes=later_path,
     )
+
+
+def _opened_during(
+    history: Sequence[GeneratedExports | WeeklyExports], start: int, end: int, exported_at: str
+) -> pa.Table:
+    """The disputes the earlier exports' lines will have that open after `start`, until `end`:
+    in the export taken at `end`, open."""
+    found = [
+        _read_texts(export.later_disputes, DISPUTE_COLUMNS)
+        for export in history
+        if export.later_disputes is not None
+    ]
+    if not found:
+        return pa.table({name: pa.array([], pa.string()) for name in DISPUTE_COLUMNS})
+    later = pa.concat_tables(found)
+    opened_at = _seconds(later["opened_at"])
+    opened = later.filter(pa.array((opened_at > start) & (opened_at <= end)))
+    return opened.set_column(
+        DISPUTE_COLUMNS.index("exported_at"),
+        "exported_at",
+        pa.array([exported_at] * opened.num_rows, pa.string()),
+    ).combine_chunks()
 
 
 def _read_texts(path: Path, columns: Sequence[str]) -> pa.Table:
@@ -1304,24 +1381,32 @@ def _read_texts(path: Path, columns: Sequence[str]) -> pa.Table:
 
 
 def _previous_lines(
-    path: Path, since: str, orders_with_open_disputes: pa.ChunkedArray
+    paths: Sequence[Path], since: str, orders_with_open_disputes: pa.ChunkedArray
 ) -> tuple[pa.Table, pa.Table, int]:
-    """One pass over the previous orders.csv: the lines ordered since `since`, the lines of the
-    orders with an open dispute, and how many lines it holds."""
+    """One pass over the orders.csv of each earlier export, oldest first: the lines the last one
+    holds ordered since `since`, the lines of the orders with an open dispute (each once, as its
+    newest export has it), and how many lines the first one holds."""
     options = pa_csv.ConvertOptions(column_types=dict.fromkeys(ORDER_COLUMNS, pa.string()))
-    recent, disputed, count = [], [], 0
+    disputed, count = [], 0
     wanted = orders_with_open_disputes.combine_chunks()
-    with pa_csv.open_csv(path, convert_options=options) as reader:
-        for batch in reader:
-            count += batch.num_rows
-            recent.append(batch.filter(pc.greater_equal(batch["ordered_at"], since)))
-            disputed.append(batch.filter(pc.is_in(batch["supplier_order_id"], wanted)))
+    for index, path in enumerate(paths):
+        recent = []  # the last export's
+        with pa_csv.open_csv(path, convert_options=options) as reader:
+            for batch in reader:
+                count += batch.num_rows if index == 0 else 0
+                recent.append(batch.filter(pc.greater_equal(batch["ordered_at"], since)))
+                disputed.append(batch.filter(pc.is_in(batch["supplier_order_id"], wanted)))
     schema = pa.schema([(name, pa.string()) for name in ORDER_COLUMNS])
+    disputed = pa.Table.from_batches(disputed, schema)
+    if len(paths) > 1:  # a line exported again: its newest copy
+        rows = pa.table({"line_id": disputed["line_id"], "row": np.arange(disputed.num_rows)})
+        newest = rows.group_by("line_id").aggregate([("row", "max")])["row_max"]
+        disputed = disputed.take(np.sort(newest.to_numpy()))
     # One chunk each: pyarrow's CSV writer (26.0) writes the whole text buffer of an empty
     # filtered chunk (quoting_style="none") instead of nothing.
     return (
         pa.Table.from_batches(recent, schema).combine_chunks(),
-        pa.Table.from_batches(disputed, schema).combine_chunks(),
+        disputed.combine_chunks(),
         count,
     )
 

@@ -462,3 +462,65 @@ def test_progress_is_reported_per_chunk_up_to_the_total(tmp_path):
     generate(tmp_path, orders=120_000, weeks=4, progress=lambda done, total: calls.append(done))
     assert len(calls) >= 2
     assert calls == sorted(calls) and calls[-1] == 120_000
+
+
+def test_weekly_exports_in_a_row_continue_each_other_and_reveal_disputes_as_they_open(tmp_path):
+    first = generate(tmp_path / "first", orders=3000, weeks=20, seed=3, later_disputes=True)
+    plain = generate(tmp_path / "plain", orders=3000, weeks=20, seed=3)
+    # The disputes opened later are drawn apart: the export is the same with them or without.
+    for name in ("orders", "disputes"):
+        assert getattr(first, name).read_bytes() == getattr(plain, name).read_bytes()
+    history = [first]
+    for week in range(1, 4):
+        history.append(generate_week(tmp_path / f"w{week}", history, orders=3000, weeks=20, seed=3))
+    assert history[1].orders.read_bytes() == (
+        generate_week(
+            tmp_path / "w1-plain", plain, orders=3000, weeks=20, seed=3
+        ).orders.read_bytes()
+    )
+
+    connection = duckdb.connect()
+    connection.execute("set TimeZone = 'UTC'")
+    for kind in ("orders", "disputes"):
+        each = " union all ".join(
+            f"select {index} as export, timestamptz '2026-11-22 23:59:59+00' "
+            f"+ to_days(7 * {index}) as taken_at, * "
+            f"from read_csv('{getattr(export, kind)}', all_varchar = true)"
+            for index, export in enumerate(history)
+        )
+        connection.execute(f"create table {kind} as {each}")
+
+    def count(sql: str) -> int:
+        return scalar(connection, f"select count(*) from ({sql})")
+
+    # Each week holds the lines its previous export shows ordered in that export's last week,
+    # and its own new lines, ordered in its own week, with numbers no export has used.
+    for week in range(1, 4):
+        last_week = "ordered_at::timestamptz >= taken_at - interval 7 days"
+        assert count(f"from orders where export = {week - 1} and {last_week}") == (
+            history[week].updated_lines
+        )
+        assert count(
+            f"from orders anti join orders as earlier on earlier.export < {week} "
+            f"and earlier.line_id = orders.line_id where orders.export = {week}"
+        ) == (history[week].new_lines)
+    assert count("from orders where ordered_at::timestamptz > taken_at") == 0
+    line_named_twice = "count(distinct (supplier_order_id, ordered_at, product_id, store_order))"
+    assert count(f"select line_id from orders group by line_id having {line_named_twice} > 1") == 0
+    # A dispute is the same in every export that shows it, about an order one of them holds; in
+    # the export of the week it opens, it is open.
+    dispute_named_twice = "count(distinct (supplier_order_id, line_id, opened_at, reason))"
+    assert (
+        count(
+            f"select dispute_id from disputes group by dispute_id having {dispute_named_twice} > 1"
+        )
+        == 0
+    )
+    assert count("from disputes anti join orders using (supplier_order_id)") == 0
+    for week in range(1, 4):
+        opened = f"""
+            from disputes
+            where export = {week} and opened_at::timestamptz > taken_at - interval 7 days
+        """
+        assert count(opened) == history[week].new_disputes > 0
+        assert count(f"{opened} and status <> 'open'") == 0

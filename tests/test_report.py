@@ -555,9 +555,7 @@ def test_a_run_reports_on_the_warehouse_it_publishes_and_on_nothing_when_publish
 
     monkeypatch.setattr("dropscore.pipeline.publish", refused)
     reports = {path.name: path.read_text() for path in settings.reports_path.iterdir()}
-    later = generate_week(  # a week after `week_on`
-        tmp_path / "later", week_on, orders=600, weeks=10, seed=8, end_date=dt.date(2026, 11, 29)
-    )
+    later = generate_week(tmp_path / "later", [first, week_on], orders=600, weeks=10, seed=8)
     result = run(later)
 
     assert result.exit_code == 1
