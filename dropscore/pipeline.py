@@ -28,6 +28,7 @@ from dropscore.history import record_verdicts
 from dropscore.warehouse import (
     BuildFileNotMade,
     WarehouseError,
+    compact_if_due,
     connect_build,
     publish,
     read_ahead,
@@ -256,7 +257,7 @@ def _build(
     nodes = _dbt_build(
         settings, dbt_vars, progress, unit_tests, full_refresh, excluded, before_publish, manifest
     )
-    _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through)
+    _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through, progress)
     progress(f"publishing {settings.warehouse_path}")
     try:
         alongside = publish(settings, alongside_publish)
@@ -609,10 +610,11 @@ def _record_build(
     dbt_vars: dict,
     fingerprint: str,
     built_through: int,
+    progress: Progress,
 ) -> None:
     """Keep a row per successful build in the warehouse itself, for the data health page and
     for the next build to tell whether it may build incrementally; drop what dbt no longer
-    builds."""
+    builds; compact the file when its deleted rows are due."""
     con = connect_build(settings)
     try:
         _drop_relations_no_longer_built(con, settings.dbt_target_path / "manifest.json")
@@ -626,6 +628,9 @@ def _record_build(
             [started, nodes, json.dumps(dbt_vars), __version__, fingerprint, built_through],
         )
         record_verdicts(con)
+        compacted = compact_if_due(con)
+        if compacted:
+            progress(f"compacting {', '.join(compacted)}: deleted rows due")
         con.execute("checkpoint")
     finally:
         con.close()

@@ -244,3 +244,31 @@ def test_the_weekly_export_overlaps_the_previous_one_as_real_weekly_exports_do(t
         "select count(*) from disputes_after semi join disputes_before using (dispute_id)"
     ) == one("select count(*) from disputes_before where status = 'open'")
     assert one("select count(*) from disputes_after where status <> 'open'") > 0
+
+
+def test_weekly_runs_in_a_row_give_one_answer_merged_or_not(tmp_path):
+    completed = subprocess.run(
+        [
+            sys.executable, str(PROJECT_DIR / "benchmarks" / "weeks.py"),
+            "--lines", "20000",
+            "--weeks", "2",
+            "--workdir", str(tmp_path / "work"),
+            "--results", str(tmp_path / "results"),
+        ],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    report = json.loads((tmp_path / "results" / "weeks-n20k-w2.json").read_text())
+    assert [week["week"] for week in report["by_week"]] == [1, 2]
+    for week in report["by_week"]:
+        for kind in ("shipped", "merging"):
+            assert week[kind]["wall_seconds"] > 0 and week[kind]["build_bytes"] > 0
+    # Both homes' warehouses hold the same marts, row for row, whichever merges.
+    differing = report["summary"]["marts_rows_differing"]
+    assert "fct_supplier_scorecard" in differing and set(differing.values()) == {0}
+    markdown = (tmp_path / "results" / "weeks-n20k-w2.md").read_text()
+    assert "| 2 |" in markdown and markdown in completed.stdout
+    assert not (tmp_path / "work").exists()  # not kept

@@ -407,3 +407,53 @@ def test_a_build_file_on_the_disk_is_read_into_the_cache_ahead(tmp_path):
     while cached_fraction(path) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cached_fraction(path) == 1
+
+
+def _stored_and_live(connection: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    ((stored,),) = connection.execute(
+        "select estimated_size from duckdb_tables() where table_name = ?", [table]
+    ).fetchall()
+    ((live,),) = connection.execute(f"select count(*) from {table}").fetchall()
+    return stored, live
+
+
+def test_a_build_file_keeps_deleted_rows_until_a_table_is_due_then_merges_them(settings):
+    # Four row groups of 122,880 rows and one more. Rebuilt rows are deleted and appended
+    # again, as an incremental build does: the next checkpoint leaves the thinned row groups as
+    # they are until one table's deleted rows reach COMPACT_AT_DELETED_SHARE.
+    rows = 4 * 122_880 + 50_000
+    connection = warehouse.connect_build(settings)
+    connection.execute(
+        f"create table lines as select i, 'line ' || i as name from range({rows}) t(i)"
+    )
+    connection.execute("create table other as select 1 as i")
+    connection.execute("checkpoint")
+    # A twentieth of the rows, in the last two row groups and the partial one.
+    rebuilt = "i >= 2 * 122880 and i % 6 = 0"
+    connection.execute(f"create table again as select * from lines where {rebuilt}")
+    connection.execute(f"delete from lines where {rebuilt}")
+    connection.execute("insert into lines select * from again")
+    assert warehouse.compact_if_due(connection) == []
+    connection.execute("checkpoint")
+    connection.close()
+
+    connection = warehouse.connect_build(settings)  # as the next run opens it
+    connection.execute("insert into other values (2)")  # a checkpoint with something to write
+    connection.execute("checkpoint")
+    stored, live = _stored_and_live(connection, "lines")
+    assert live == rows and stored - live == len(range(2 * 122_880, rows, 6))  # kept
+
+    # Rebuilt again, the same rows: now over a tenth of the stored rows are deleted ones.
+    connection.execute(f"delete from lines where {rebuilt}")
+    connection.execute("insert into lines select * from again")
+    stored, live = _stored_and_live(connection, "lines")
+    assert (stored - live) / stored >= warehouse.COMPACT_AT_DELETED_SHARE
+    assert warehouse.compact_if_due(connection) == ["main.lines"]
+    connection.execute("checkpoint")
+    stored_after, live_after = _stored_and_live(connection, "lines")
+    assert live_after == rows
+    assert (stored_after - live_after) < (stored - live) / 2  # merged
+    assert connection.execute("select count(distinct i), sum(i) from lines").fetchall() == [
+        (rows, rows * (rows - 1) // 2)
+    ]
+    connection.close()
