@@ -3,14 +3,15 @@
 A weekly run rebuilds, in each incremental table, the rows its exports name: it deletes them
 and appends them again. DuckDB's checkpoint can merge the row groups those deletes thin; the
 build does so only once a table's deleted rows reach `COMPACT_AT_DELETED_SHARE` of its rows
-(`dropscore.warehouse.compact_if_due`). This benchmark measures that choice against the
-baseline of merging at every build, on the same exports, in one run:
+(`dropscore.warehouse.checkpoint_compacting_when_due`). This benchmark measures that choice
+against the baseline of merging at every checkpoint, on the same exports, in one run:
 
 1. generate N order lines, and K weekly exports in a row after them (each the previous week's
    lines again, the new week's orders, the disputes still open again and those newly opened);
 2. `dropscore run` the full export into a home, and copy the home;
 3. each week, `dropscore run` its export on both homes: one as dropscore builds, one merging
-   at every build; after each, the build file's size and its tables' deleted rows.
+   at every checkpoint (DROPSCORE_MAX_VACUUM_TASKS); after each, the build file's size and its
+   tables' deleted rows; at the end, whether both homes' marts hold the same rows.
 
     python benchmarks/weeks.py --lines 10M --weeks 8      # ~15 min here
     python benchmarks/weeks.py --lines 20k --weeks 2      # the smoke test's size
@@ -42,14 +43,14 @@ from benchmarks.pipeline import (  # noqa: E402
     parse_count,
     versions,
 )
-
-# The baseline: the build merges thinned row groups every time, as DuckDB's checkpoint does
-# unless told otherwise.
-MERGING_EVERY_BUILD = (
-    "import sys, dropscore.warehouse as warehouse; "
-    "warehouse.COMPACT_AT_DELETED_SHARE = 0.0; "
-    "from dropscore.cli import main; sys.argv[0] = 'dropscore'; main()"
+from dropscore.warehouse import (  # noqa: E402
+    DUCKDB_DEFAULT_VACUUM_TASKS,
+    MAX_VACUUM_TASKS_VARIABLE,
 )
+
+# The baseline: every checkpoint on the build file merges thinned row groups, as DuckDB's does
+# unless told otherwise (dropscore before it compacted only when due).
+MERGING_AT_EVERY_CHECKPOINT = {MAX_VACUUM_TASKS_VARIABLE: str(DUCKDB_DEFAULT_VACUUM_TASKS)}
 KINDS = ("shipped", "merging")
 
 
@@ -127,7 +128,7 @@ def week_summary(step, home: Path) -> dict:
         "wall_seconds": step.wall_seconds,
         "cpu_seconds": step.cpu_seconds,
         "other_cpu_seconds": step.meanwhile.get("other_cpu_seconds"),
-        "compacted": any(text.startswith("compacting ") for _, text in step.lines),
+        "compacted": any(text.startswith("compacted ") for _, text in step.lines),
         "build_bytes": (home / "build.duckdb").stat().st_size,
         "deleted_rows": sum(table["rows"] for table in dead.values()),
         "largest_deleted_share": max((table["share"] for table in dead.values()), default=0.0),
@@ -150,9 +151,9 @@ def benchmark(options) -> dict:
 
     def run(name: str, home: Path, export: Path, merging: bool):
         files = [str(export / "orders.csv"), str(export / "disputes.csv")]
-        head = ["-c", MERGING_EVERY_BUILD] if merging else ["-m", "dropscore"]
+        command = [sys.executable, "-m", "dropscore", "run", *files, "--home", str(home)]
         print(f"[{time.strftime('%H:%M:%S')}] {name} ...", file=sys.stderr, flush=True)
-        return measure(name, [sys.executable, *head, "run", *files, "--home", str(home)], env, log)
+        return measure(name, command, env | (MERGING_AT_EVERY_CHECKPOINT if merging else {}), log)
 
     full = run("full_run", shipped, exports[0], merging=False)
     shutil.copytree(shipped, baseline)
@@ -208,7 +209,7 @@ def markdown(report: dict) -> str:
         f"Taken {report['taken_at']} at `{report['versions']['git']}` on "
         f"{report['machine']['cores']} cores ({report['machine']['cpu']}); full run "
         f"{report['full_run']['wall_seconds']:.1f} s. *shipped*: dropscore as it is, merging "
-        "thinned row groups once a table's deleted rows are due; *merging*: at every build.",
+        "thinned row groups once a table's deleted rows are due; *merging*: at every checkpoint.",
         "",
         "| week | shipped s | merging s | shipped compacted | shipped deleted rows (largest "
         "share) | merging deleted rows | build file shipped / merging |",

@@ -28,7 +28,7 @@ from dropscore.history import record_verdicts
 from dropscore.warehouse import (
     BuildFileNotMade,
     WarehouseError,
-    compact_if_due,
+    checkpoint_compacting_when_due,
     connect_build,
     publish,
     read_ahead,
@@ -257,7 +257,9 @@ def _build(
     nodes = _dbt_build(
         settings, dbt_vars, progress, unit_tests, full_refresh, excluded, before_publish, manifest
     )
-    _record_build(settings, started, nodes, dbt_vars, fingerprint, built_through, progress)
+    _record_build(
+        settings, started, nodes, dbt_vars, fingerprint, built_through, full_refresh, progress
+    )
     progress(f"publishing {settings.warehouse_path}")
     try:
         alongside = publish(settings, alongside_publish)
@@ -610,6 +612,7 @@ def _record_build(
     dbt_vars: dict,
     fingerprint: str,
     built_through: int,
+    full_refresh: bool,
     progress: Progress,
 ) -> None:
     """Keep a row per successful build in the warehouse itself, for the data health page and
@@ -628,9 +631,7 @@ def _record_build(
             [started, nodes, json.dumps(dbt_vars), __version__, fingerprint, built_through],
         )
         record_verdicts(con)
-        compacted = compact_if_due(con)
-        if compacted:
-            progress(f"compacting {', '.join(compacted)}: deleted rows due")
-        con.execute("checkpoint")
+        if due := checkpoint_compacting_when_due(con, anew=full_refresh):
+            progress(f"compacted the build file: deleted rows due in {', '.join(due)}")
     finally:
         con.close()

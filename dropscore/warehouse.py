@@ -35,6 +35,10 @@ from dropscore.digests import (
 # its scans read them too, and the file keeps them.
 COMPACT_AT_DELETED_SHARE = 0.10
 DUCKDB_DEFAULT_VACUUM_TASKS = 100
+KEPT_DELETED_ROWS = "meta.deleted_rows_kept"  # what the last merge could not take out
+# How many merges of thinned row groups a checkpoint may make (DuckDB's max_vacuum_tasks), as
+# dbt's profile reads it: 0, but for benchmarks/weeks.py's baseline, DuckDB's default.
+MAX_VACUUM_TASKS_VARIABLE = "DROPSCORE_MAX_VACUUM_TASKS"
 
 
 class WarehouseError(Exception):
@@ -47,36 +51,64 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
     # Only applies when the file is created; DuckDB keeps the format on every later open.
     config["storage_compatibility_version"] = STORAGE_COMPATIBILITY_VERSION
     # No merging of the row groups deletes have thinned, which every checkpoint otherwise does
-    # in every table, changed or not (as dbt's profile): `compact_if_due` does it when it pays.
-    config["max_vacuum_tasks"] = "0"
+    # in every table, changed or not (as dbt's profile): `checkpoint_compacting_when_due` does
+    # it when it pays.
+    config["max_vacuum_tasks"] = os.environ.get(MAX_VACUUM_TASKS_VARIABLE, "0")
     try:
         return duckdb.connect(str(settings.build_path), config=config)
     except duckdb.IOException as error:
         raise WarehouseError(f"cannot open {settings.build_path}: {error}") from None
 
 
-def compact_if_due(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Let the connection's next checkpoint merge thinned row groups, in every table, if one
-    table's deleted rows have reached COMPACT_AT_DELETED_SHARE; return those tables.
+def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -> list[str]:
+    """Checkpoint the build file, merging its thinned row groups when one table is due; return
+    the tables that were.
 
     An incremental build deletes the rows it rebuilds and appends them again, so the newest row
     groups of each table lose a share of their rows every week. Merging them at every
-    checkpoint rewrites the same few hundred thousand rows of each table every week (1.4-2 s of
-    a weekly run at ten million lines); left alone, they would pile up.
+    checkpoint rewrote the same few hundred thousand rows of each table every week; left
+    alone, they would pile up. A table is due once its deleted rows, beyond those the last
+    merge left (DuckDB merges neighbours only when their rows fit in fewer row groups), reach
+    COMPACT_AT_DELETED_SHARE of the rows it stores. Then the checkpoint merges in every table,
+    and what it leaves is noted. `anew`: every built table was made anew since the last.
     """
+    kept_table = f"create or replace table {KEPT_DELETED_ROWS} (table_name varchar, rows bigint)"
+    con.execute("create schema if not exists meta")
+    if anew:
+        con.execute(kept_table)
+    con.execute(kept_table.replace("or replace table", "table if not exists"))
+    kept = dict(con.execute(f"from {KEPT_DELETED_ROWS}").fetchall())
+    due = [
+        name
+        for name, stored, deleted in _deleted_rows(con)
+        if deleted - kept.get(name, 0) >= COMPACT_AT_DELETED_SHARE * stored
+    ]
+    if not due:
+        con.execute("checkpoint")
+        return due
+    con.execute(kept_table)  # also a change to write: DuckDB skips a checkpoint with none
+    ((configured,),) = con.execute("select current_setting('max_vacuum_tasks')").fetchall()
+    con.execute(f"set max_vacuum_tasks = {DUCKDB_DEFAULT_VACUUM_TASKS}")
+    con.execute("checkpoint")
+    con.execute(f"set max_vacuum_tasks = {configured}")
+    left = [(name, deleted) for name, _, deleted in _deleted_rows(con) if deleted]
+    if left:
+        con.executemany(f"insert into {KEPT_DELETED_ROWS} values (?, ?)", left)
+    con.execute("checkpoint")
+    return due
+
+
+def _deleted_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
+    """Each table's name, the rows it stores, and how many of them are deleted."""
+    found = []
     tables = con.execute(
         "select schema_name, table_name, estimated_size from duckdb_tables() "
         "where not temporary and estimated_size > 0"
     ).fetchall()
-    due = []
     for schema, table, stored in tables:  # estimated_size counts deleted rows, count(*) not
-        name = f'"{schema}"."{table}"'
-        ((live,),) = con.execute(f"select count(*) from {name}").fetchall()
-        if stored - live >= COMPACT_AT_DELETED_SHARE * stored:
-            due.append(f"{schema}.{table}")
-    if due:
-        con.execute(f"set max_vacuum_tasks = {DUCKDB_DEFAULT_VACUUM_TASKS}")
-    return due
+        ((live,),) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()
+        found.append((f"{schema}.{table}", stored, stored - live))
+    return found
 
 
 def read_ahead(path: Path) -> None:

@@ -937,7 +937,8 @@ def _draw_chunk(
 
     tables = [lines_table, disputes(rng, fates.dispute_opened_at <= end)]
     if run.later_seed is not None:
-        later_rng = np.random.default_rng([*run.later_seed, first_order])
+        # + 1: a seed sequence ending in 0 is the one without it, the main generator's
+        later_rng = np.random.default_rng([*run.later_seed, first_order + 1])
         tables.append(disputes(later_rng, fates.dispute_opened_at > end))
     return _Chunk(line_total, lambda: tuple(table() for table in tables)), waiting
 
@@ -1260,7 +1261,9 @@ def generate_week(
         since=timestamps(np.array([previous_end - 7 * DAY]))[0].as_py(),
         orders_with_open_disputes=open_disputes["supplier_order_id"],
     )
-    previous_lines += sum(export.new_lines for export in history[1:])
+    # Every line each export wrote took an index (tracking numbers, dispute ids): this week's
+    # lines, again and new, take the next ones.
+    first_line = previous_lines + sum(e.updated_lines + e.new_lines for e in history[1:])
 
     disputes_as_text = pa.schema([(name, pa.string()) for name in DISPUTE_COLUMNS])
     opened = _opened_during(history, previous_end, end, exported_at)
@@ -1286,7 +1289,7 @@ def generate_week(
                 previous_end,
                 end,
                 exported_at,
-                first_line=2 * previous_lines,
+                first_line=first_line,
             )
         )
         disputes_file.write(
@@ -1321,7 +1324,12 @@ def generate_week(
         for first_order in range(0, week_orders, CHUNK_ORDERS):
             last_order = min(first_order + CHUNK_ORDERS, week_orders)
             chunk, waiting = _draw_chunk(
-                rng, run, first_order, last_order, previous_lines + new_lines, waiting
+                rng,
+                run,
+                first_order,
+                last_order,
+                first_line + last_week.num_rows + new_lines,
+                waiting,
             )
             lines, *disputes = chunk.tables()
             lines = lines.set_column(
@@ -1384,7 +1392,7 @@ def _previous_lines(
     paths: Sequence[Path], since: str, orders_with_open_disputes: pa.ChunkedArray
 ) -> tuple[pa.Table, pa.Table, int]:
     """One pass over the orders.csv of each earlier export, oldest first: the lines the last one
-    holds ordered since `since`, the lines of the orders with an open dispute (each once, as its
+    holds ordered after `since`, the lines of the orders with an open dispute (each once, as its
     newest export has it), and how many lines the first one holds."""
     options = pa_csv.ConvertOptions(column_types=dict.fromkeys(ORDER_COLUMNS, pa.string()))
     disputed, count = [], 0
@@ -1394,7 +1402,7 @@ def _previous_lines(
         with pa_csv.open_csv(path, convert_options=options) as reader:
             for batch in reader:
                 count += batch.num_rows if index == 0 else 0
-                recent.append(batch.filter(pc.greater_equal(batch["ordered_at"], since)))
+                recent.append(batch.filter(pc.greater(batch["ordered_at"], since)))
                 disputed.append(batch.filter(pc.is_in(batch["supplier_order_id"], wanted)))
     schema = pa.schema([(name, pa.string()) for name in ORDER_COLUMNS])
     disputed = pa.Table.from_batches(disputed, schema)
@@ -1456,7 +1464,7 @@ def _lines_a_week_on(
     ships = placed & ~cancels & (ship_at <= end)
     carrier = _draw_categories(rng, [c[1] for c in CARRIERS], count)
     tracking_digits = np.array([c[4] for c in CARRIERS])[carrier]
-    # Past every line index either export uses, so no tracking number is used twice.
+    # Indexes no export has used, so no tracking number is used twice.
     line_index = first_line + np.arange(count)
     tracking_number = 10 ** (tracking_digits - 1) + 7 * line_index + rng.integers(0, 7, count)
     tracking = pc.binary_join_element_wise(

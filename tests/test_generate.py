@@ -464,18 +464,23 @@ def test_progress_is_reported_per_chunk_up_to_the_total(tmp_path):
     assert calls == sorted(calls) and calls[-1] == 120_000
 
 
+WEEKS_IN_A_ROW = 6
+
+
 def test_weekly_exports_in_a_row_continue_each_other_and_reveal_disputes_as_they_open(tmp_path):
-    first = generate(tmp_path / "first", orders=3000, weeks=20, seed=3, later_disputes=True)
-    plain = generate(tmp_path / "plain", orders=3000, weeks=20, seed=3)
+    # A chain longer than the history it follows: the lines' indexes (tracking numbers, dispute
+    # ids) of the weeks must stay clear of each other's and of the first export's.
+    first = generate(tmp_path / "first", orders=3000, weeks=4, seed=3, later_disputes=True)
+    plain = generate(tmp_path / "plain", orders=3000, weeks=4, seed=3)
     # The disputes opened later are drawn apart: the export is the same with them or without.
     for name in ("orders", "disputes"):
         assert getattr(first, name).read_bytes() == getattr(plain, name).read_bytes()
     history = [first]
-    for week in range(1, 4):
-        history.append(generate_week(tmp_path / f"w{week}", history, orders=3000, weeks=20, seed=3))
+    for week in range(1, WEEKS_IN_A_ROW + 1):
+        history.append(generate_week(tmp_path / f"w{week}", history, orders=3000, weeks=4, seed=3))
     assert history[1].orders.read_bytes() == (
         generate_week(
-            tmp_path / "w1-plain", plain, orders=3000, weeks=20, seed=3
+            tmp_path / "w1-plain", plain, orders=3000, weeks=4, seed=3
         ).orders.read_bytes()
     )
 
@@ -495,8 +500,8 @@ def test_weekly_exports_in_a_row_continue_each_other_and_reveal_disputes_as_they
 
     # Each week holds the lines its previous export shows ordered in that export's last week,
     # and its own new lines, ordered in its own week, with numbers no export has used.
-    for week in range(1, 4):
-        last_week = "ordered_at::timestamptz >= taken_at - interval 7 days"
+    for week in range(1, WEEKS_IN_A_ROW + 1):
+        last_week = "ordered_at::timestamptz > taken_at - interval 7 days"
         assert count(f"from orders where export = {week - 1} and {last_week}") == (
             history[week].updated_lines
         )
@@ -517,7 +522,27 @@ def test_weekly_exports_in_a_row_continue_each_other_and_reveal_disputes_as_they
         == 0
     )
     assert count("from disputes anti join orders using (supplier_order_id)") == 0
-    for week in range(1, 4):
+    tracking_named_twice = "count(distinct line_id)"
+    assert (
+        count(
+            "select tracking_number from orders where tracking_number is not null "
+            f"group by tracking_number having {tracking_named_twice} > 1"
+        )
+        == 0
+    )
+    # Every dispute opened by the last export's time is in an export.
+    later = " union all ".join(
+        f"from read_csv('{export.later_disputes}', all_varchar = true)" for export in history
+    )
+    last_taken = f"timestamptz '2026-11-22 23:59:59+00' + to_days(7 * {WEEKS_IN_A_ROW})"
+    assert (
+        count(
+            f"from ({later}) where opened_at::timestamptz <= {last_taken} "
+            "and dispute_id not in (select dispute_id from disputes)"
+        )
+        == 0
+    )
+    for week in range(1, WEEKS_IN_A_ROW + 1):
         opened = f"""
             from disputes
             where export = {week} and opened_at::timestamptz > taken_at - interval 7 days

@@ -418,42 +418,73 @@ def _stored_and_live(connection: duckdb.DuckDBPyConnection, table: str) -> tuple
 
 
 def test_a_build_file_keeps_deleted_rows_until_a_table_is_due_then_merges_them(settings):
-    # Four row groups of 122,880 rows and one more. Rebuilt rows are deleted and appended
-    # again, as an incremental build does: the next checkpoint leaves the thinned row groups as
-    # they are until one table's deleted rows reach COMPACT_AT_DELETED_SHARE.
-    rows = 4 * 122_880 + 50_000
+    # Four row groups of 122,880 rows. Rebuilt rows are deleted and appended again, as an
+    # incremental build does: the checkpoints leave the thinned row groups as they are until
+    # one table's deleted rows reach COMPACT_AT_DELETED_SHARE.
+    rows = 4 * 122_880
     connection = warehouse.connect_build(settings)
     connection.execute(
         f"create table lines as select i, 'line ' || i as name from range({rows}) t(i)"
     )
     connection.execute("create table other as select 1 as i")
     connection.execute("checkpoint")
-    # A twentieth of the rows, in the last two row groups and the partial one.
-    rebuilt = "i >= 2 * 122880 and i % 6 = 0"
+    # A fifth of the last two row groups: a tenth of the rows.
+    rebuilt = "i >= 2 * 122880 and i % 5 = 0"
     connection.execute(f"create table again as select * from lines where {rebuilt}")
     connection.execute(f"delete from lines where {rebuilt}")
     connection.execute("insert into lines select * from again")
-    assert warehouse.compact_if_due(connection) == []
-    connection.execute("checkpoint")
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == []
     connection.close()
 
     connection = warehouse.connect_build(settings)  # as the next run opens it
     connection.execute("insert into other values (2)")  # a checkpoint with something to write
     connection.execute("checkpoint")
     stored, live = _stored_and_live(connection, "lines")
-    assert live == rows and stored - live == len(range(2 * 122_880, rows, 6))  # kept
+    assert live == rows and stored - live == 2 * 122_880 // 5  # kept
+    connection.close()
 
-    # Rebuilt again, the same rows: now over a tenth of the stored rows are deleted ones.
+    # Other rows of those row groups rebuilt, by another connection: now over a tenth of the
+    # stored rows are deleted ones.
+    connection = warehouse.connect_build(settings)
+    rebuilt = "i >= 2 * 122880 and i % 5 = 1"
+    connection.execute(f"create or replace table again as select * from lines where {rebuilt}")
     connection.execute(f"delete from lines where {rebuilt}")
     connection.execute("insert into lines select * from again")
+    connection.close()
+    connection = warehouse.connect_build(settings)
     stored, live = _stored_and_live(connection, "lines")
     assert (stored - live) / stored >= warehouse.COMPACT_AT_DELETED_SHARE
-    assert warehouse.compact_if_due(connection) == ["main.lines"]
-    connection.execute("checkpoint")
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == ["main.lines"]
     stored_after, live_after = _stored_and_live(connection, "lines")
     assert live_after == rows
-    assert (stored_after - live_after) < (stored - live) / 2  # merged
+    assert stored_after - live_after < (stored - live) / 2  # merged
     assert connection.execute("select count(distinct i), sum(i) from lines").fetchall() == [
         (rows, rows * (rows - 1) // 2)
     ]
+    kept = dict(connection.execute("from meta.deleted_rows_kept").fetchall())
+    assert kept.get("main.lines", 0) == stored_after - live_after
+    assert connection.execute("select current_setting('max_vacuum_tasks')").fetchall() == [(0,)]
+    connection.close()
+
+
+def test_deleted_rows_no_merge_can_take_out_are_not_due_again_until_more_are_deleted(settings):
+    # A sixth of every row group deleted: no two neighbours fit in one, so DuckDB merges none.
+    # Due once; then not again, run after run, until as many more rows are deleted.
+    connection = warehouse.connect_build(settings)
+    connection.execute("create table lines as select i from range(6 * 122880) t(i)")
+    connection.execute("checkpoint")
+    connection.execute("delete from lines where i % 6 = 0")
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == ["main.lines"]
+    left = 122_880  # a sixth of six row groups
+    assert _stored_and_live(connection, "lines") == (6 * 122_880, 5 * 122_880)
+    assert connection.execute("from meta.deleted_rows_kept").fetchall() == [("main.lines", left)]
+    connection.execute("insert into lines values (-1)")  # a change: something to checkpoint
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == []
+    # A build that made every table anew forgets what the last merge left.
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=True) == ["main.lines"]
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == []
+    connection.execute("delete from lines where i % 6 = 1")  # now three fit in two
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == ["main.lines"]
+    stored, live = _stored_and_live(connection, "lines")
+    assert live == 4 * 122_880 + 1 and stored - live < left
     connection.close()
