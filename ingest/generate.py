@@ -1146,15 +1146,7 @@ def generate(
         ThreadPoolExecutor(max_workers=1) as builder,
         ThreadPoolExecutor(max_workers=1) as writer,
     ):
-        files = tuple(
-            files_open.enter_context(_CsvFile(path, columns))
-            for path, columns in (
-                (orders_path, ORDER_COLUMNS),
-                (disputes_path, DISPUTE_COLUMNS),
-                (later_path, DISPUTE_COLUMNS),
-            )
-            if path is not None
-        )
+        files = _open_export_files(files_open, orders_path, disputes_path, later_path)
         pending_writes: deque[tuple[int, Future[None]]] = deque()
         waiting = None
         for first_order in range(0, orders, CHUNK_ORDERS):
@@ -1172,6 +1164,20 @@ def generate(
         while pending_writes:
             _finish_oldest_write(pending_writes, orders, progress)
     return GeneratedExports(orders_path, disputes_path, truth_path, line_total, later_path)
+
+
+def _open_export_files(
+    stack: ExitStack, orders: Path, disputes: Path, later_disputes: Path | None
+) -> tuple[_CsvFile, ...]:
+    """The files an export writes, open until `stack` closes: the later disputes' when asked."""
+    files = [
+        (orders, ORDER_COLUMNS),
+        (disputes, DISPUTE_COLUMNS),
+        (later_disputes, DISPUTE_COLUMNS),
+    ]
+    return tuple(
+        stack.enter_context(_CsvFile(path, columns)) for path, columns in files if path is not None
+    )
 
 
 def _write_chunk(
@@ -1271,14 +1277,8 @@ def generate_week(
     later_path = out_dir / LATER_DISPUTES_FILE if history[0].later_disputes else None
     new_lines, new_disputes = 0, opened.num_rows
     with ExitStack() as files_open:
-        orders_file, disputes_file, *later_file = (
-            files_open.enter_context(_CsvFile(path, columns))
-            for path, columns in (
-                (orders_path, ORDER_COLUMNS),
-                (disputes_path, DISPUTE_COLUMNS),
-                (later_path, DISPUTE_COLUMNS),
-            )
-            if path is not None
+        orders_file, disputes_file, *later_file = _open_export_files(
+            files_open, orders_path, disputes_path, later_path
         )
         orders_file.write(
             _lines_a_week_on(
