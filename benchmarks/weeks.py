@@ -13,7 +13,7 @@ against the baseline of merging at every checkpoint, on the same exports, in one
    at every checkpoint (DROPSCORE_MAX_VACUUM_TASKS); after each, the build file's size and its
    tables' deleted rows; at the end, whether both homes' marts hold the same rows.
 
-    python benchmarks/weeks.py --lines 10M --weeks 8      # ~15 min here
+    python benchmarks/weeks.py --lines 10M --weeks 8      # ~10 min here
     python benchmarks/weeks.py --lines 20k --weeks 2      # the smoke test's size
 """
 

@@ -35,6 +35,7 @@ from dropscore.digests import (
 # its scans read them too, and the file keeps them.
 COMPACT_AT_DELETED_SHARE = 0.10
 DUCKDB_DEFAULT_VACUUM_TASKS = 100
+ROW_GROUP_ROWS = 122_880  # DuckDB's: a merge takes out a row group or none
 KEPT_DELETED_ROWS = "meta.deleted_rows_kept"  # what the last merge could not take out
 # How many merges of thinned row groups a checkpoint may make (DuckDB's max_vacuum_tasks), as
 # dbt's profile reads it: 0, but for benchmarks/weeks.py's baseline, DuckDB's default.
@@ -61,7 +62,7 @@ def connect_build(settings: Settings) -> duckdb.DuckDBPyConnection:
 
 
 def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -> list[str]:
-    """Checkpoint the build file, merging its thinned row groups when one table is due; return
+    """Checkpoint the build file, then merge its thinned row groups if one table is due; return
     the tables that were.
 
     An incremental build deletes the rows it rebuilds and appends them again, so the newest row
@@ -69,29 +70,38 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
     checkpoint rewrote the same few hundred thousand rows of each table every week; left
     alone, they would pile up. A table is due once its deleted rows, beyond those the last
     merge left (DuckDB merges neighbours only when their rows fit in fewer row groups), reach
-    COMPACT_AT_DELETED_SHARE of the rows it stores. Then the checkpoint merges in every table,
-    and what it leaves is noted. `anew`: every built table was made anew since the last.
+    COMPACT_AT_DELETED_SHARE of the rows it stores and a row group's worth. Then a checkpoint
+    merges in every table, and what it leaves is noted. `anew`: every built table was made
+    anew since the last.
     """
     kept_table = f"create or replace table {KEPT_DELETED_ROWS} (table_name varchar, rows bigint)"
     con.execute("create schema if not exists meta")
     if anew:
         con.execute(kept_table)
     con.execute(kept_table.replace("or replace table", "table if not exists"))
+    con.execute("checkpoint")  # first: it drops the row groups whose rows are all deleted
     kept = dict(con.execute(f"from {KEPT_DELETED_ROWS}").fetchall())
+    deleted = _deleted_rows(con)
     due = [
         name
-        for name, stored, deleted in _deleted_rows(con)
-        if deleted - kept.get(name, 0) >= COMPACT_AT_DELETED_SHARE * stored
+        for name, stored, count in deleted
+        if count - kept.get(name, 0) >= max(COMPACT_AT_DELETED_SHARE * stored, ROW_GROUP_ROWS)
     ]
-    if not due:
-        con.execute("checkpoint")
-        return due
-    con.execute(kept_table)  # also a change to write: DuckDB skips a checkpoint with none
-    ((configured,),) = con.execute("select current_setting('max_vacuum_tasks')").fetchall()
-    con.execute(f"set max_vacuum_tasks = {DUCKDB_DEFAULT_VACUUM_TASKS}")
-    con.execute("checkpoint")
-    con.execute(f"set max_vacuum_tasks = {configured}")
-    left = [(name, deleted) for name, _, deleted in _deleted_rows(con) if deleted]
+    if due:
+        con.execute(kept_table)  # also a change to write: DuckDB skips a checkpoint with none
+        ((configured,),) = con.execute("select current_setting('max_vacuum_tasks')").fetchall()
+        con.execute(f"set max_vacuum_tasks = {DUCKDB_DEFAULT_VACUUM_TASKS}")
+        try:
+            con.execute("checkpoint")
+        finally:
+            con.execute(f"set max_vacuum_tasks = {configured}")
+        left = [(name, count) for name, _, count in _deleted_rows(con) if count]
+    else:
+        # fewer than noted where row groups left with no row were dropped
+        left = [(name, min(count, kept[name])) for name, _, count in deleted if kept.get(name)]
+        if dict(left) == kept:
+            return due
+    con.execute(f"delete from {KEPT_DELETED_ROWS}")
     if left:
         con.executemany(f"insert into {KEPT_DELETED_ROWS} values (?, ?)", left)
     con.execute("checkpoint")

@@ -418,18 +418,18 @@ def _stored_and_live(connection: duckdb.DuckDBPyConnection, table: str) -> tuple
 
 
 def test_a_build_file_keeps_deleted_rows_until_a_table_is_due_then_merges_them(settings):
-    # Four row groups of 122,880 rows. Rebuilt rows are deleted and appended again, as an
+    # Eight row groups of 122,880 rows. Rebuilt rows are deleted and appended again, as an
     # incremental build does: the checkpoints leave the thinned row groups as they are until
-    # one table's deleted rows reach COMPACT_AT_DELETED_SHARE.
-    rows = 4 * 122_880
+    # one table's deleted rows reach COMPACT_AT_DELETED_SHARE (and a row group's worth).
+    rows = 8 * 122_880
     connection = warehouse.connect_build(settings)
     connection.execute(
         f"create table lines as select i, 'line ' || i as name from range({rows}) t(i)"
     )
     connection.execute("create table other as select 1 as i")
     connection.execute("checkpoint")
-    # A fifth of the last two row groups: a tenth of the rows.
-    rebuilt = "i >= 2 * 122880 and i % 5 = 0"
+    # A fifth of the last four row groups: a tenth of the rows.
+    rebuilt = "i >= 4 * 122880 and i % 5 = 0"
     connection.execute(f"create table again as select * from lines where {rebuilt}")
     connection.execute(f"delete from lines where {rebuilt}")
     connection.execute("insert into lines select * from again")
@@ -440,13 +440,13 @@ def test_a_build_file_keeps_deleted_rows_until_a_table_is_due_then_merges_them(s
     connection.execute("insert into other values (2)")  # a checkpoint with something to write
     connection.execute("checkpoint")
     stored, live = _stored_and_live(connection, "lines")
-    assert live == rows and stored - live == 2 * 122_880 // 5  # kept
+    assert live == rows and stored - live == 4 * 122_880 // 5  # kept
     connection.close()
 
     # Other rows of those row groups rebuilt, by another connection: now over a tenth of the
     # stored rows are deleted ones.
     connection = warehouse.connect_build(settings)
-    rebuilt = "i >= 2 * 122880 and i % 5 = 1"
+    rebuilt = "i >= 4 * 122880 and i % 5 = 1"
     connection.execute(f"create or replace table again as select * from lines where {rebuilt}")
     connection.execute(f"delete from lines where {rebuilt}")
     connection.execute("insert into lines select * from again")
@@ -487,4 +487,16 @@ def test_deleted_rows_no_merge_can_take_out_are_not_due_again_until_more_are_del
     assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == ["main.lines"]
     stored, live = _stored_and_live(connection, "lines")
     assert live == 4 * 122_880 + 1 and stored - live < left
+    connection.close()
+
+
+def test_row_groups_with_no_row_left_are_dropped_not_counted_as_due(settings):
+    # Any checkpoint drops them: nothing to merge. Three of six row groups, and a few rows.
+    connection = warehouse.connect_build(settings)
+    connection.execute("create table lines as select i from range(6 * 122880) t(i)")
+    connection.execute("checkpoint")
+    connection.execute("delete from lines where i < 3 * 122880 or i % 1000 = 0")
+    assert warehouse.checkpoint_compacting_when_due(connection, anew=False) == []
+    stored, live = _stored_and_live(connection, "lines")
+    assert stored == 3 * 122_880 and live == 3 * 122_880 - 369
     connection.close()
