@@ -74,11 +74,10 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
     merges in every table, and what it leaves is noted. `anew`: every built table was made
     anew since the last.
     """
-    kept_table = f"create or replace table {KEPT_DELETED_ROWS} (table_name varchar, rows bigint)"
+    columns = "(table_name varchar, rows bigint)"
     con.execute("create schema if not exists meta")
-    if anew:
-        con.execute(kept_table)
-    con.execute(kept_table.replace("or replace table", "table if not exists"))
+    create = "create or replace table" if anew else "create table if not exists"
+    con.execute(f"{create} {KEPT_DELETED_ROWS} {columns}")
     con.execute("checkpoint")  # first: it drops the row groups whose rows are all deleted
     kept = dict(con.execute(f"from {KEPT_DELETED_ROWS}").fetchall())
     deleted = _deleted_rows(con)
@@ -88,7 +87,8 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
         if count - kept.get(name, 0) >= max(COMPACT_AT_DELETED_SHARE * stored, ROW_GROUP_ROWS)
     ]
     if due:
-        con.execute(kept_table)  # also a change to write: DuckDB skips a checkpoint with none
+        # emptied, which is also a change to write: DuckDB skips a checkpoint with none
+        con.execute(f"create or replace table {KEPT_DELETED_ROWS} {columns}")
         ((configured,),) = con.execute("select current_setting('max_vacuum_tasks')").fetchall()
         con.execute(f"set max_vacuum_tasks = {DUCKDB_DEFAULT_VACUUM_TASKS}")
         try:
@@ -101,7 +101,7 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
         left = [(name, min(count, kept[name])) for name, _, count in deleted if kept.get(name)]
         if dict(left) == kept:
             return due
-    con.execute(f"delete from {KEPT_DELETED_ROWS}")
+        con.execute(f"delete from {KEPT_DELETED_ROWS}")
     if left:
         con.executemany(f"insert into {KEPT_DELETED_ROWS} values (?, ?)", left)
     con.execute("checkpoint")
