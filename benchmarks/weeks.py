@@ -43,14 +43,13 @@ from benchmarks.pipeline import (  # noqa: E402
     parse_count,
     versions,
 )
-from dropscore.warehouse import (  # noqa: E402
-    DUCKDB_DEFAULT_VACUUM_TASKS,
-    MAX_VACUUM_TASKS_VARIABLE,
-)
+from dropscore import warehouse  # noqa: E402
 
 # The baseline: every checkpoint on the build file merges thinned row groups, as DuckDB's does
 # unless told otherwise (dropscore before it compacted only when due).
-MERGING_AT_EVERY_CHECKPOINT = {MAX_VACUUM_TASKS_VARIABLE: str(DUCKDB_DEFAULT_VACUUM_TASKS)}
+MERGING_AT_EVERY_CHECKPOINT = {
+    warehouse.MAX_VACUUM_TASKS_VARIABLE: str(warehouse.DUCKDB_DEFAULT_VACUUM_TASKS)
+}
 KINDS = ("shipped", "merging")
 
 
@@ -68,16 +67,11 @@ def deleted_rows(build_file: Path) -> dict:
     """Per table with deleted rows still stored: how many, and their share of its rows."""
     connection = duckdb.connect(str(build_file), read_only=True)
     try:
-        found = {}
-        tables = connection.execute(
-            "select schema_name, table_name, estimated_size from duckdb_tables() "
-            "where estimated_size > 0"
-        ).fetchall()
-        for schema, table, stored in tables:
-            ((live,),) = connection.execute(f'select count(*) from "{schema}"."{table}"').fetchall()
-            if stored > live:
-                found[f"{schema}.{table}"] = {"rows": stored - live, "share": 1 - live / stored}
-        return found
+        return {
+            name: {"rows": count, "share": count / stored}
+            for name, stored, count in warehouse.deleted_rows(connection)
+            if count
+        }
     finally:
         connection.close()
 

@@ -80,7 +80,7 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
     con.execute(f"{create} {KEPT_DELETED_ROWS} {columns}")
     con.execute("checkpoint")  # first: it drops the row groups whose rows are all deleted
     kept = dict(con.execute(f"from {KEPT_DELETED_ROWS}").fetchall())
-    deleted = _deleted_rows(con)
+    deleted = deleted_rows(con)
     due = [
         name
         for name, stored, count in deleted
@@ -95,7 +95,7 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
             con.execute("checkpoint")
         finally:
             con.execute(f"set max_vacuum_tasks = {configured}")
-        left = [(name, count) for name, _, count in _deleted_rows(con) if count]
+        left = [(name, count) for name, _, count in deleted_rows(con) if count]
     else:
         # fewer than noted where row groups left with no row were dropped
         left = [(name, min(count, kept[name])) for name, _, count in deleted if kept.get(name)]
@@ -108,7 +108,7 @@ def checkpoint_compacting_when_due(con: duckdb.DuckDBPyConnection, anew: bool) -
     return due
 
 
-def _deleted_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
+def deleted_rows(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
     """Each table's name, the rows it stores, and how many of them are deleted."""
     found = []
     tables = con.execute(
