@@ -36,14 +36,17 @@ def benchmarked(tmp_path_factory):
     """One benchmark run at 20,000 order lines, two pairs of runs, with its results in a tmp
     dir."""
     root = tmp_path_factory.mktemp("benchmark")
+    completed = run_benchmark(SCRIPT, root, "--lines", "20000", "--repeats", "1", "--runs", "2")
+    return root, completed
+
+
+def run_benchmark(script, root, *arguments) -> subprocess.CompletedProcess:
+    """A benchmark script at a small size, its work and results under `root`; it succeeded."""
     completed = subprocess.run(
         [
-            sys.executable, str(SCRIPT),
-            "--lines", "20000",
+            sys.executable, str(script), *arguments,
             "--workdir", str(root / "work"),
             "--results", str(root / "results"),
-            "--repeats", "1",
-            "--runs", "2",
         ],
         cwd=PROJECT_DIR,
         capture_output=True,
@@ -51,7 +54,7 @@ def benchmarked(tmp_path_factory):
         timeout=900,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return root, completed
+    return completed
 
 
 def test_the_benchmark_writes_json_and_markdown_and_prints_the_table(benchmarked):
@@ -247,20 +250,9 @@ def test_the_weekly_export_overlaps_the_previous_one_as_real_weekly_exports_do(t
 
 
 def test_weekly_runs_in_a_row_give_one_answer_merged_or_not(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable, str(PROJECT_DIR / "benchmarks" / "weeks.py"),
-            "--lines", "20000",
-            "--weeks", "2",
-            "--workdir", str(tmp_path / "work"),
-            "--results", str(tmp_path / "results"),
-        ],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    completed = run_benchmark(
+        PROJECT_DIR / "benchmarks" / "weeks.py", tmp_path, "--lines", "20000", "--weeks", "2"
+    )
     report = json.loads((tmp_path / "results" / "weeks-n20k-w2.json").read_text())
     assert [week["week"] for week in report["by_week"]] == [1, 2]
     for week in report["by_week"]:
