@@ -1213,10 +1213,14 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     report = benchmark(options)
-    results_dir = Path(options.results)
-    name = f"pipeline-n{report['label']}"
+    save_report(Path(options.results), f"pipeline-n{report['label']}", report, markdown(report))
+
+
+def save_report(results_dir: Path, name: str, report: dict, table: str) -> None:
+    """Write a benchmark's figures as `<name>.json` and its table as `<name>.md`; print the
+    table."""
+    results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    table = markdown(report)
     (results_dir / f"{name}.md").write_text(table)
     print(table)
 

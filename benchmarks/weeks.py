@@ -20,7 +20,6 @@ against the baseline of merging at every checkpoint, on the same exports, in one
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -41,6 +40,7 @@ from benchmarks.pipeline import (  # noqa: E402
     machine,
     measure,
     parse_count,
+    save_report,
     versions,
 )
 from dropscore import warehouse  # noqa: E402
@@ -246,11 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     if options.weeks < 1:
         parser.error("--weeks must be at least 1")
     report = benchmark(options)
-    options.results.mkdir(parents=True, exist_ok=True)
-    name = f"weeks-n{report['label']}-w{options.weeks}"
-    (options.results / f"{name}.json").write_text(json.dumps(report, indent=2, default=str))
-    (options.results / f"{name}.md").write_text(markdown(report))
-    print(markdown(report))
+    save_report(
+        options.results, f"weeks-n{report['label']}-w{options.weeks}", report, markdown(report)
+    )
 
 
 if __name__ == "__main__":
